@@ -1,0 +1,37 @@
+# The two commands: `make run` and `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+BENCH_DATA ?= ../shared/bench/public
+
+.PHONY: install run test lint bench bench-scale clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/cloudreco run
+
+lint: install
+	$(BIN)/ruff check cloudreco gateway matcher shared tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest
+
+bench: install
+	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA)
+
+bench-scale: install
+	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA) --distractors 10000
+
+clean:
+	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The ``cloudreco`` command: the local stack, the processes it runs, and administration."""

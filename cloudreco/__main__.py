@@ -1,0 +1,3 @@
+from cloudreco.cli import main
+
+main()

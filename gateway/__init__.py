@@ -1,0 +1,1 @@
+"""The HTTP gateway: parses and checks requests, asks the matchers, answers JSON."""

@@ -1,0 +1,94 @@
+"""The gateway application: routes, error handling, and the resources it opens and closes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import asyncpg
+from aiohttp import web
+from arq import create_pool as create_redis
+from arq.connections import ArqRedis, RedisSettings
+
+from gateway import handlers
+from gateway.backend import Backend
+from gateway.forms import FORM_OVERHEAD
+from gateway.keys import BACKEND, DB, SETTINGS
+from gateway.replies import ApiError, reply
+from shared.codes import ResultCode
+from shared.db import create_pool
+from shared.jobs import deserialize, serialize
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+ROUTES: dict[str, Handler] = {
+    "/AddImage": handlers.add_image,
+    "/RemoveImage": handlers.remove_image,
+    "/GetImages": handlers.get_images,
+    "/GetImage": handlers.get_image,
+    "/Statistics": handlers.statistics,
+    "/FindImage": handlers.find_image,
+}
+
+
+@web.middleware
+async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Turn every failure into a documented result code: no request gets a 500."""
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return reply(e.code)
+    except web.HTTPNotFound:
+        return reply(ResultCode.NOT_FOUND, status=404)
+    except web.HTTPMethodNotAllowed:
+        return reply(ResultCode.NOT_FOUND, status=405)
+    except web.HTTPRequestEntityTooLarge:
+        return reply(ResultCode.FILE_TOO_LARGE)
+    except web.HTTPException as e:
+        return reply(ResultCode.BAD_FIELD, status=e.status)
+    except (ConnectionError, TimeoutError, asyncpg.PostgresError, OSError) as e:
+        log.error("%s %s: backend failure: %r", request.method, request.path, e)
+        return reply(ResultCode.SYSTEM_BUSY)
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return reply(ResultCode.SYSTEM_BUSY)
+
+
+def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
+               redis: ArqRedis | None = None) -> web.Application:
+    """The gateway. ``db`` and ``redis`` are used as given (and left open) when passed;
+    otherwise they are opened from ``settings`` and closed with the app."""
+    app = web.Application(middlewares=[answer_errors],
+                          client_max_size=settings.max_image_bytes + FORM_OVERHEAD)
+    app[SETTINGS] = settings
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        pool = db
+        if pool is None:
+            assert settings.database_url is not None, "CLOUDRECO_DATABASE_URL is not set"
+            pool = await create_pool(settings.database_url, max_size=20)
+        queue = redis
+        if queue is None:
+            assert settings.redis_url is not None, "CLOUDRECO_REDIS_URL is not set"
+            queue = await create_redis(RedisSettings.from_dsn(settings.redis_url),
+                                       job_serializer=serialize, job_deserializer=deserialize)
+        app[DB] = pool
+        app[BACKEND] = Backend(queue, settings)
+        yield
+        if redis is None:
+            await queue.aclose()
+        if db is None:
+            await pool.close()
+
+    app.cleanup_ctx.append(resources)
+    for path, handler in ROUTES.items():
+        app.router.add_post(path, handler)
+    return app
+
+
+def main(settings: Settings) -> None:
+    """Process entry point: serve HTTP on ``settings.host:port`` until SIGINT or SIGTERM."""
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                print=None, access_log=None)

@@ -1,0 +1,106 @@
+"""The gateway's side of the job contract: enqueue on the matchers' queues and wait, bounded.
+
+Every wait has a deadline; a shard that is down, slow or failing answers 20015, never a hang
+and never a partial answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from typing import Any
+
+from arq.connections import ArqRedis
+from arq.constants import result_key_prefix
+
+from gateway.replies import ApiError
+from shared.codes import ResultCode
+from shared.jobs import (
+    EXTRACT_QUEUE,
+    AddImage,
+    AddResult,
+    ExtractQuery,
+    ExtractResult,
+    Found,
+    JobName,
+    RemoveImage,
+    Search,
+    SearchResult,
+    health_key,
+    shard_queue,
+)
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class Backend:
+    """Calls into the matcher shards over arq."""
+
+    def __init__(self, redis: ArqRedis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+
+    def shard_for(self, channel_id: int, identifier: str) -> int:
+        """The shard a new image goes to: a stable hash, so load spreads evenly."""
+        return zlib.crc32(f"{channel_id}/{identifier}".encode()) % self.settings.shards
+
+    async def extract(self, image: bytes) -> ExtractResult:
+        deadline = time.monotonic() + self.settings.job_timeout
+        raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY,
+                               ExtractQuery(image).to_wire(), deadline)
+        return ExtractResult.from_wire(raw)
+
+    async def search(self, channel_ids: list[int], features: bytes) -> list[Found]:
+        """Matches from every shard, best first; any shard failing fails the whole search."""
+        deadline = time.monotonic() + self.settings.job_timeout
+        payload = Search(channel_ids, features).to_wire()
+        answers = await asyncio.gather(*(
+            self._call(shard_queue(s), JobName.SEARCH, payload, deadline)
+            for s in range(self.settings.shards)
+        ))
+        found = [m for a in answers for m in SearchResult.from_wire(a).found()]
+        return sorted(found, key=lambda m: -m.score)
+
+    async def add(self, job: AddImage) -> AddResult:
+        deadline = time.monotonic() + self.settings.job_timeout
+        raw = await self._call(shard_queue(job.shard % self.settings.shards), JobName.ADD_IMAGE,
+                               job.to_wire(), deadline)
+        return AddResult.from_wire(raw)
+
+    async def remove(self, shard: int, job: RemoveImage) -> bool:
+        """Ask the shard to drop the image from its index; False when it did not answer.
+
+        Not expiring: a shard that is down rebuilds from Postgres when it starts anyway, and
+        the gateway never answers with an image Postgres no longer has.
+        """
+        deadline = time.monotonic() + self.settings.job_timeout
+        try:
+            await self._call(shard_queue(shard % self.settings.shards), JobName.REMOVE_IMAGE,
+                             job.to_wire(), deadline, expires=False)
+        except ApiError:
+            return False
+        return True
+
+    async def _call(self, queue: str, name: JobName, payload: dict[str, Any], deadline: float,
+                    *, expires: bool = True) -> Any:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not await self.redis.exists(health_key(queue)):
+            log.warning("%s: no live worker", queue)
+            raise ApiError(ResultCode.SYSTEM_BUSY)
+        job = await self.redis.enqueue_job(
+            name, payload, _queue_name=queue, _expires=remaining if expires else None)
+        if job is None:
+            raise ApiError(ResultCode.SYSTEM_BUSY)
+        try:
+            return await job.result(timeout=remaining, poll_delay=self.settings.poll_delay)
+        except TimeoutError as e:
+            log.warning("%s: %s not answered in %.1f s", queue, name, remaining)
+            raise ApiError(ResultCode.SYSTEM_BUSY) from e
+        except Exception as e:  # the job failed in the worker: it logged why
+            log.error("%s: %s failed: %r", queue, name, e)
+            raise ApiError(ResultCode.SYSTEM_BUSY) from e
+        finally:
+            await self.redis.delete(result_key_prefix + job.job_id)

@@ -1,0 +1,142 @@
+"""The gateway's SQL: credentials, channels, the catalog and match statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from shared.credentials import secret_matches
+
+PAGE_SIZE = 100  # GetImages page, as the seed's clients expect
+
+
+@dataclass(frozen=True)
+class Channel:
+    id: int
+    user_id: int
+    name: str
+    max_images: int
+
+
+async def authenticate(pool: asyncpg.Pool, username: str, secret: str) -> int | None:
+    """The user's id when ``secret`` is theirs, else None."""
+    row = await pool.fetchrow(
+        "SELECT id, secret_salt, secret_hash FROM users WHERE name = $1", username)
+    if row is None or not secret_matches(secret, row["secret_salt"], row["secret_hash"]):
+        return None
+    user_id: int = row["id"]
+    return user_id
+
+
+async def channel_named(pool: asyncpg.Pool, name: str) -> Channel | None:
+    row = await pool.fetchrow(
+        "SELECT id, user_id, name, max_images FROM channels WHERE name = $1", name)
+    return None if row is None else Channel(**row)
+
+
+async def user_channels(pool: asyncpg.Pool, user_id: int) -> list[Channel]:
+    rows = await pool.fetch(
+        "SELECT id, user_id, name, max_images FROM channels WHERE user_id = $1 ORDER BY name",
+        user_id)
+    return [Channel(**r) for r in rows]
+
+
+async def image_count(pool: asyncpg.Pool, channel_id: int) -> int:
+    count: int = await pool.fetchval(
+        "SELECT count(*) FROM images WHERE channel_id = $1", channel_id)
+    return count
+
+
+async def image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> asyncpg.Record | None:
+    row: asyncpg.Record | None = await pool.fetchrow(
+        "SELECT id, identifier, metadata, level, shard FROM images"
+        " WHERE channel_id = $1 AND identifier = $2", channel_id, identifier)
+    return row
+
+
+async def delete_image(pool: asyncpg.Pool, channel_id: int, identifier: str
+                       ) -> tuple[int, int] | None:
+    """Forget an image; (image id, shard) of what was deleted, or None."""
+    row = await pool.fetchrow(
+        "DELETE FROM images WHERE channel_id = $1 AND identifier = $2 RETURNING id, shard",
+        channel_id, identifier)
+    return None if row is None else (row["id"], row["shard"])
+
+
+async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
+                      ) -> tuple[int, list[dict[str, Any]]]:
+    """(total count, one page of images ordered by identifier with their match ratio).
+
+    matchratio is the image's share of all FindImage matches ever counted in the channel
+    (its identifier's matches over the channel's), 0 while the channel has none.
+    """
+    total: int = await pool.fetchval(
+        "SELECT count(*) FROM images WHERE channel_id = $1", channel_id)
+    rows = await pool.fetch(
+        """
+        WITH per_image AS (
+            SELECT identifier, sum(count) AS n FROM match_counts
+            WHERE channel_id = $1 GROUP BY identifier
+        ), channel AS (
+            SELECT coalesce(sum(n), 0) AS n FROM per_image
+        )
+        SELECT i.identifier, i.metadata, i.level,
+               CASE WHEN channel.n = 0 THEN 0.0
+                    ELSE coalesce(per_image.n, 0)::float8 / channel.n END AS matchratio
+        FROM images i
+        CROSS JOIN channel
+        LEFT JOIN per_image ON per_image.identifier = i.identifier
+        WHERE i.channel_id = $1
+        ORDER BY i.identifier
+        OFFSET $2 LIMIT $3
+        """, channel_id, position, PAGE_SIZE)
+    return total, [dict(r) for r in rows]
+
+
+async def images_by_id(pool: asyncpg.Pool, image_ids: list[int]) -> dict[int, asyncpg.Record]:
+    """The images among ``image_ids`` that still exist, by id, with their channel's name."""
+    rows = await pool.fetch(
+        "SELECT i.id, i.identifier, i.metadata, i.channel_id, c.name AS channel FROM images i"
+        " JOIN channels c ON c.id = i.channel_id WHERE i.id = ANY($1::bigint[])", image_ids)
+    return {r["id"]: r for r in rows}
+
+
+async def count_match(pool: asyncpg.Pool, channel_id: int, identifier: str, day: dt.date
+                      ) -> None:
+    await pool.execute(
+        "INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, 1)"
+        " ON CONFLICT (channel_id, identifier, day)"
+        " DO UPDATE SET count = match_counts.count + 1",
+        channel_id, identifier, day)
+
+
+async def identifier_known(pool: asyncpg.Pool, channel_id: int, identifier: str) -> bool:
+    """Whether the identifier is in the channel now or has match history there."""
+    known: bool = await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM images WHERE channel_id = $1 AND identifier = $2)"
+        " OR EXISTS (SELECT 1 FROM match_counts WHERE channel_id = $1 AND identifier = $2)",
+        channel_id, identifier)
+    return known
+
+
+async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date
+                           ) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT m.day, c.name AS channel, sum(m.count)::bigint AS count"
+        " FROM match_counts m JOIN channels c ON c.id = m.channel_id"
+        " WHERE c.user_id = $1 AND m.day BETWEEN $2 AND $3"
+        " GROUP BY m.day, c.name ORDER BY m.day, c.name", user_id, start, end)
+    return rows
+
+
+async def daily_by_identifier(pool: asyncpg.Pool, channel_id: int, start: dt.date,
+                              end: dt.date, identifier: str | None) -> list[asyncpg.Record]:
+    rows: list[asyncpg.Record] = await pool.fetch(
+        "SELECT day, identifier, count FROM match_counts"
+        " WHERE channel_id = $1 AND day BETWEEN $2 AND $3"
+        " AND ($4::text IS NULL OR identifier = $4)"
+        " ORDER BY day, identifier", channel_id, start, end, identifier)
+    return rows

@@ -1,0 +1,158 @@
+"""The six endpoints of the API, in the seed's words: POST /<Name>."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import asyncpg
+from aiohttp import web
+
+from gateway import catalog, validate
+from gateway.catalog import Channel
+from gateway.forms import Form, read_form
+from gateway.keys import BACKEND, DB, SETTINGS
+from gateway.replies import ApiError, reply
+from shared.codes import ResultCode
+from shared.jobs import AddImage, RemoveImage
+
+
+async def _form(request: web.Request, *, takes_image: bool) -> Form:
+    return await read_form(request, takes_image=takes_image,
+                           max_image_bytes=request.app[SETTINGS].max_image_bytes)
+
+
+async def _user(db: asyncpg.Pool, form: Form) -> int:
+    username, secret = form.required("username"), form.required("secretkey")
+    user_id = await catalog.authenticate(db, username, secret)
+    if user_id is None:
+        raise ApiError(ResultCode.BAD_SECRET)
+    return user_id
+
+
+async def _channel(db: asyncpg.Pool, name: str, user_id: int | None) -> Channel:
+    """The named channel; it must be ``user_id``'s unless that is None."""
+    channel = await catalog.channel_named(db, name)
+    if channel is None:
+        raise ApiError(ResultCode.CHANNEL_NOT_FOUND)
+    if user_id is not None and channel.user_id != user_id:
+        raise ApiError(ResultCode.NOT_YOUR_CHANNEL)
+    return channel
+
+
+async def add_image(request: web.Request) -> web.Response:
+    """Register a target image in a channel; answers its ``level``."""
+    db, backend = request.app[DB], request.app[BACKEND]
+    form = await _form(request, takes_image=True)
+    user_id = await _user(db, form)
+    channel = await _channel(db, form.required("channel"), user_id)
+    identifier = validate.identifier(form.required("identifier"))
+    metadata = validate.metadata(form.optional("metadata"))
+    image = form.required_image()
+    # Cheap checks before the costly extraction; the matcher repeats them atomically.
+    if await catalog.image(db, channel.id, identifier) is not None:
+        raise ApiError(ResultCode.IDENTIFIER_TAKEN)
+    if await catalog.image_count(db, channel.id) >= channel.max_images:
+        raise ApiError(ResultCode.TOO_MANY_IMAGES)
+    shard = backend.shard_for(channel.id, identifier)
+    result = await backend.add(AddImage(channel.id, identifier, metadata, shard, image))
+    if result.code != ResultCode.SUCCESS:
+        raise ApiError(ResultCode(result.code))
+    return reply(level=result.level)
+
+
+async def remove_image(request: web.Request) -> web.Response:
+    """Remove a target; once this answers 0 no FindImage returns it."""
+    db, backend = request.app[DB], request.app[BACKEND]
+    form = await _form(request, takes_image=False)
+    user_id = await _user(db, form)
+    channel = await _channel(db, form.required("channel"), user_id)
+    deleted = await catalog.delete_image(db, channel.id, form.required("identifier"))
+    if deleted is None:
+        raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
+    image_id, shard = deleted
+    await backend.remove(shard, RemoveImage(channel.id, image_id))
+    return reply()
+
+
+async def get_images(request: web.Request) -> web.Response:
+    """A page of the channel's images, ordered by identifier, from ``position``."""
+    db = request.app[DB]
+    form = await _form(request, takes_image=False)
+    user_id = await _user(db, form)
+    channel = await _channel(db, form.required("channel"), user_id)
+    position = validate.position(form.optional("position"))
+    total, images = await catalog.images_page(db, channel.id, position)
+    return reply(totalcount=total, images=images)
+
+
+async def get_image(request: web.Request) -> web.Response:
+    """One image's identifier, metadata and level. Credentials are optional (a client app
+    reads a recognised target's metadata); when sent, they are checked."""
+    db = request.app[DB]
+    form = await _form(request, takes_image=False)
+    sent_credentials = form.optional("username") or form.optional("secretkey")
+    user_id = await _user(db, form) if sent_credentials else None
+    channel = await _channel(db, form.required("channel"), user_id)
+    row = await catalog.image(db, channel.id, form.required("identifier"))
+    if row is None:
+        raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
+    return reply(identifier=row["identifier"], metadata=row["metadata"], level=row["level"])
+
+
+async def statistics(request: web.Request) -> web.Response:
+    """Daily match counts: per channel and day, or per identifier and day within a channel."""
+    db = request.app[DB]
+    form = await _form(request, takes_image=False)
+    user_id = await _user(db, form)
+    start, end = validate.date_range(form.required("startdate"), form.required("enddate"))
+    username = form.required("username")
+    name, identifier = form.optional("channel"), form.optional("identifier")
+    if name is None:
+        if identifier is not None:
+            raise ApiError(ResultCode.FIELD_MISSING)  # an identifier is only unique in a channel
+        rows = await catalog.daily_by_channel(db, user_id, start, end)
+        records = [{"date": _day(r["day"]), "channel": r["channel"], "count": r["count"]}
+                   for r in rows]
+        return reply(username=username, records=records)
+    channel = await _channel(db, name, user_id)
+    if identifier is not None and not await catalog.identifier_known(db, channel.id, identifier):
+        raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
+    rows = await catalog.daily_by_identifier(db, channel.id, start, end, identifier)
+    records = [{"date": _day(r["day"]), "identifier": r["identifier"], "count": r["count"]}
+               for r in rows]
+    return reply(username=username, channel=channel.name, records=records)
+
+
+def _day(day: dt.date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+async def find_image(request: web.Request) -> web.Response:
+    """Which target of the channel (or of all the user's channels) is in the photo."""
+    db, backend = request.app[DB], request.app[BACKEND]
+    form = await _form(request, takes_image=True)
+    user_id = await _user(db, form)
+    name = form.optional("channel")
+    channels = ([await _channel(db, name, user_id)] if name
+                else await catalog.user_channels(db, user_id))
+    image = form.required_image()
+    extracted = await backend.extract(image)
+    if extracted.code != ResultCode.SUCCESS:
+        raise ApiError(ResultCode(extracted.code))
+    level = None if name else extracted.level  # the seed answers level only without channel
+    if not channels:
+        return reply(level=level)
+    found = await backend.search([c.id for c in channels], extracted.features)
+    allowed = {c.id for c in channels}
+    rows = await catalog.images_by_id(db, [m.image_id for m in found])
+    for match in found:
+        # Postgres has the last word: a shard's index may still hold a just-removed image.
+        row = rows.get(match.image_id)
+        if row is None or row["channel_id"] not in allowed:
+            continue
+        await catalog.count_match(db, row["channel_id"], row["identifier"],
+                                  dt.datetime.now(dt.UTC).date())
+        return reply(identifier=row["identifier"], channel=row["channel"],
+                     metadata=row["metadata"], score=match.score, corners=match.corners,
+                     level=level)
+    return reply(level=level)

@@ -1,0 +1,13 @@
+"""Typed keys of what the gateway app holds."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiohttp import web
+
+from gateway.backend import Backend
+from shared.settings import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", asyncpg.Pool)
+BACKEND = web.AppKey("backend", Backend)

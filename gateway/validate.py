@@ -1,0 +1,67 @@
+"""Checking field values; each failure raises the ApiError its result code documents."""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import json
+import re
+
+from gateway.replies import ApiError
+from shared.codes import ResultCode
+
+IDENTIFIER = re.compile(r"[A-Za-z0-9@_.]{3,50}")
+_DATE = re.compile(r"(\d{4})(\d{2})?(\d{2})?")
+
+
+def identifier(value: str) -> str:
+    if not IDENTIFIER.fullmatch(value):
+        raise ApiError(ResultCode.BAD_IDENTIFIER)
+    return value
+
+
+def metadata(value: str | None) -> str | None:
+    """A JSON text, kept as the client sent it (its size was bounded while reading)."""
+    if value is None:
+        return None
+    try:
+        json.loads(value)
+    except ValueError as e:
+        raise ApiError(ResultCode.BAD_METADATA) from e
+    return value
+
+
+def position(value: str | None) -> int:
+    if value is None:
+        return 0
+    if not value.isdigit() or len(value) > 9:
+        raise ApiError(ResultCode.BAD_FIELD)
+    return int(value)
+
+
+def date_range(start: str, end: str) -> tuple[dt.date, dt.date]:
+    """Inclusive days from ``yyyy``, ``yyyyMM`` or ``yyyyMMdd`` bounds (a year or month
+    bound covers the whole year or month)."""
+    first, _ = _period(start)
+    _, last = _period(end)
+    if first > last:
+        raise ApiError(ResultCode.BAD_DATE)
+    return first, last
+
+
+def _period(value: str) -> tuple[dt.date, dt.date]:
+    m = _DATE.fullmatch(value)
+    if m is None or (m.group(3) and not m.group(2)):
+        raise ApiError(ResultCode.BAD_DATE)
+    try:
+        year = int(m.group(1))
+        if m.group(2) is None:
+            return dt.date(year, 1, 1), dt.date(year, 12, 31)
+        month = int(m.group(2))
+        if m.group(3) is None:
+            return dt.date(year, month, 1), dt.date(year, month,
+                                                    calendar.monthrange(year, month)[1])
+        day = dt.date(year, month, int(m.group(3)))
+        return day, day
+    except (ValueError, calendar.IllegalMonthError) as e:
+        raise ApiError(ResultCode.BAD_DATE) from e

@@ -1,0 +1,1 @@
+"""Matcher workers: decoding, features, the per-channel descriptor index, verification."""

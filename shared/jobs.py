@@ -1,0 +1,134 @@
+"""The job contract between gateway and matchers: queue names, job names, payloads, encoding.
+
+Payloads are dataclasses sent as msgpack maps carrying a wire version; nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from enum import StrEnum
+from typing import Any, Self
+
+import msgpack
+
+WIRE_VERSION = 1
+EXTRACT_QUEUE = "cloudreco:extract"
+
+
+def shard_queue(shard: int) -> str:
+    """The arq queue that matcher shard ``shard`` serves."""
+    return f"cloudreco:shard:{shard}"
+
+
+class JobName(StrEnum):
+    EXTRACT_QUERY = "extract_query"
+    ADD_IMAGE = "add_image"
+    REMOVE_IMAGE = "remove_image"
+    SEARCH = "search"
+
+
+class WireError(ValueError):
+    """A payload of another wire version or shape than this code speaks."""
+
+
+class Wire:
+    """Mixin for payload dataclasses: ``to_wire`` / ``from_wire`` with a version check."""
+
+    def to_wire(self) -> dict[str, Any]:
+        assert dataclasses.is_dataclass(self)
+        return {"v": WIRE_VERSION, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_wire(cls, data: object) -> Self:
+        if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
+            raise WireError(f"{cls.__name__}: expected wire version {WIRE_VERSION}")
+        assert dataclasses.is_dataclass(cls)
+        try:
+            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        except KeyError as e:
+            raise WireError(f"{cls.__name__}: missing {e}") from e
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractQuery(Wire):
+    image: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class ExtractResult(Wire):
+    code: int
+    level: int = 0
+    features: bytes = b""
+
+
+@dataclasses.dataclass(frozen=True)
+class AddImage(Wire):
+    channel_id: int
+    identifier: str
+    metadata: str | None
+    shard: int
+    image: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class AddResult(Wire):
+    code: int
+    level: int = 0
+    image_id: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class RemoveImage(Wire):
+    channel_id: int
+    image_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class Search(Wire):
+    channel_ids: list[int]
+    features: bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Found(Wire):
+    image_id: int
+    channel_id: int
+    score: float
+    corners: list[list[float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchResult(Wire):
+    matches: list[dict[str, Any]]
+
+    def found(self) -> list[Found]:
+        return [Found.from_wire(m) for m in self.matches]
+
+
+def _fallback(obj: object) -> object:
+    # A failed job's result is an exception: send its text, the gateway only logs it.
+    return repr(obj)
+
+
+def serialize(data: dict[str, Any]) -> bytes:
+    """arq serializer. Result records drop the job's arguments: they may hold a 2 MiB photo."""
+    if "s" in data:
+        data = {**data, "a": (), "k": {}}
+    packed: bytes = msgpack.packb(data, use_bin_type=True, default=_fallback)
+    return packed
+
+
+def deserialize(raw: bytes) -> dict[str, Any]:
+    """arq deserializer."""
+    data: dict[str, Any] = msgpack.unpackb(raw, raw=False)
+    return data
+
+
+def health_key(queue: str) -> str:
+    """The key a live worker of ``queue`` refreshes (arq's health check)."""
+    return queue + ":health-check"
+
+
+# A worker refreshes its health key this often; the key lives one second longer, so a dead
+# worker's shard is known dead within about two seconds.
+HEALTH_INTERVAL = 1.0
