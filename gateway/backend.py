@@ -50,7 +50,9 @@ class Backend:
     async def extract(self, image: bytes) -> ExtractResult:
         deadline = time.monotonic() + self.settings.job_timeout
         raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY,
-                               ExtractQuery(image).to_wire(), deadline)
+                               ExtractQuery(image).to_wire(), deadline,
+                               alive=[health_key(EXTRACT_QUEUE, s)
+                                      for s in range(self.settings.shards)])
         return ExtractResult.from_wire(raw)
 
     async def search(self, channel_ids: list[int], features: bytes) -> list[Found]:
@@ -85,9 +87,11 @@ class Backend:
         return True
 
     async def _call(self, queue: str, name: JobName, payload: dict[str, Any], deadline: float,
-                    *, expires: bool = True) -> Any:
+                    *, expires: bool = True, alive: list[str] | None = None) -> Any:
+        """Run a job on ``queue`` and return its result, or raise 20015. Refused at once when
+        none of the ``alive`` health keys (default: the queue's own) exists."""
         remaining = deadline - time.monotonic()
-        if remaining <= 0 or not await self.redis.exists(health_key(queue)):
+        if remaining <= 0 or not await self.redis.exists(*(alive or [health_key(queue)])):
             log.warning("%s: no live worker", queue)
             raise ApiError(ResultCode.SYSTEM_BUSY)
         job = await self.redis.enqueue_job(

@@ -19,7 +19,7 @@ FEATURE_VERSION = 1
 
 # A target is extracted at this size: a phone photo shows it at most about this large, and
 # detail finer than that never reaches the query.
-TARGET_MAX_SIDE = 640
+TARGET_MAX_SIDE = 480
 TARGET_FEATURES = 500
 # The photo side can afford more features than the index holds per target.
 QUERY_MAX_SIDE = 640

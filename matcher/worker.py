@@ -18,6 +18,7 @@ from shared.jobs import (
     HEALTH_INTERVAL,
     JobName,
     deserialize,
+    health_key,
     serialize,
     shard_queue,
 )
@@ -53,6 +54,7 @@ def build_workers(settings: Settings, matcher: Matcher) -> list[Worker]:
     extract = Worker(
         functions=[func(matcher.extract_query, name=JobName.EXTRACT_QUERY)],
         queue_name=EXTRACT_QUEUE,
+        health_check_key=health_key(EXTRACT_QUEUE, matcher.shard),
         **common,  # type: ignore[arg-type]
     )
     return [shard, extract]

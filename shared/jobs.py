@@ -124,9 +124,12 @@ def deserialize(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def health_key(queue: str) -> str:
-    """The key a live worker of ``queue`` refreshes (arq's health check)."""
-    return queue + ":health-check"
+def health_key(queue: str, shard: int | None = None) -> str:
+    """The key a live worker of ``queue`` refreshes (arq's health check). Workers of a queue
+    that every matcher serves name their shard, so that one stopping (arq deletes its key)
+    does not make the others look dead."""
+    key = queue + ":health-check"
+    return key if shard is None else f"{key}:{shard}"
 
 
 # A worker refreshes its health key this often; the key lives one second longer, so a dead

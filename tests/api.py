@@ -1,0 +1,74 @@
+"""A thin client for the API under test, and factories for users and channels."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp.test_utils import TestClient
+
+from cloudreco import admin
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    secret: str
+
+    @property
+    def credentials(self) -> dict[str, str]:
+        return {"username": self.name, "secretkey": self.secret}
+
+
+class Api:
+    def __init__(self, client: TestClient, db: asyncpg.Pool) -> None:
+        self.client = client
+        self.db = db
+
+    async def user(self, name: str = "alice", secret: str | None = None) -> User:
+        secret = secret or f"{name}-secret-0123456789"
+        await admin.create_user(self.db, name, secret)
+        return User(name, secret)
+
+    async def channel(self, user: User, name: str, max_images: int = 100) -> str:
+        await admin.create_channel(self.db, user.name, name, max_images)
+        return name
+
+    async def post(self, endpoint: str, fields: dict[str, str] | None = None, *,
+                   image: bytes | None = None, urlencoded: bool = False,
+                   expect_status: int = 200) -> dict[str, Any]:
+        """POST to ``/endpoint`` as a browser would (multipart unless ``urlencoded``)."""
+        fields = fields or {}
+        data: Any
+        if urlencoded:
+            data = fields
+        else:
+            data = aiohttp.FormData(default_to_multipart=True)
+            for name, value in fields.items():
+                data.add_field(name, value)
+            if image is not None:
+                # A stream, as a browser sends a file (aiohttp warns on large raw bytes).
+                data.add_field("image", io.BytesIO(image), filename="photo.jpg",
+                               content_type="application/octet-stream")
+        resp = await self.client.post(f"/{endpoint}", data=data)
+        assert resp.status == expect_status, await resp.text()
+        body: dict[str, Any] = await resp.json()
+        assert "returncode" in body and "message" in body
+        return body
+
+    async def add(self, user: User, channel: str, identifier: str, image: bytes,
+                  metadata: str | None = None) -> dict[str, Any]:
+        fields = {**user.credentials, "channel": channel, "identifier": identifier}
+        if metadata is not None:
+            fields["metadata"] = metadata
+        return await self.post("AddImage", fields, image=image)
+
+    async def find(self, user: User, image: bytes, channel: str | None = None
+                   ) -> dict[str, Any]:
+        fields = dict(user.credentials)
+        if channel is not None:
+            fields["channel"] = channel
+        return await self.post("FindImage", fields, image=image)

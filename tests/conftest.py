@@ -1,0 +1,152 @@
+"""Real servers for the tests: Postgres and Redis started for the session (or the ones
+``CLOUDRECO_DATABASE_URL`` / ``CLOUDRECO_REDIS_URL`` name), matcher shards as real arq workers,
+and the gateway as the real aiohttp app on a real socket."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from arq import create_pool as create_redis
+from arq.connections import ArqRedis, RedisSettings
+
+from cloudreco.embedded import start_postgres, start_redis
+from gateway.app import create_app
+from matcher.worker import serve
+from shared.db import create_pool, migrate
+from shared.jobs import EXTRACT_QUEUE, deserialize, health_key, serialize, shard_queue
+from shared.settings import Settings
+from tests.api import Api
+
+SHARDS = 2
+
+
+@pytest.fixture(scope="session")
+def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Postgres server: the configured one, or an embedded one for this session."""
+    configured = os.environ.get("CLOUDRECO_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    uri, stop = start_postgres(tmp_path_factory.mktemp("pg") / "data")
+    yield uri
+    stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_dsn: str) -> Iterator[str]:
+    """A database of its own for this session, migrated; dropped at the end."""
+    name = f"cloudreco_test_{uuid.uuid4().hex[:8]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = _with_database(server_dsn, name)
+    asyncio.run(migrate(url))
+    yield url
+    asyncio.run(admin(f'DROP DATABASE "{name}" WITH (FORCE)'))
+
+
+def _with_database(dsn: str, name: str) -> str:
+    head, sep, query = dsn.partition("?")
+    base = head.rsplit("/", 1)[0] if head.count("/") > 2 else head
+    return f"{base}/{name}{sep}{query}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get("CLOUDRECO_REDIS_URL")
+    if configured:
+        yield configured
+        return
+    url, stop = start_redis(tmp_path_factory.mktemp("redis"))
+    yield url
+    stop()
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
+                    shards=SHARDS, job_timeout=3.0, matcher_threads=2,
+                    max_image_bytes=2 * 1024 * 1024)
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    assert settings.database_url is not None
+    pool = await create_pool(settings.database_url)
+    await pool.execute("TRUNCATE users, channels, images, match_counts RESTART IDENTITY CASCADE")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
+    assert settings.redis_url is not None
+    pool = await create_redis(RedisSettings.from_dsn(settings.redis_url),
+                              job_serializer=serialize, job_deserializer=deserialize)
+    await pool.flushdb()
+    yield pool
+    await pool.aclose()
+
+
+class Shards:
+    """The matcher shards of a test, each a real ``serve`` task that can be stopped and
+    started again (a restart rebuilds the shard from Postgres)."""
+
+    def __init__(self, settings: Settings, redis: ArqRedis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+
+    async def start(self, shard: int) -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(serve(self.settings, shard, stop))
+        self.running[shard] = (task, stop)
+        for _ in range(500):
+            keys = health_key(shard_queue(shard)), health_key(EXTRACT_QUEUE, shard)
+            if await self.redis.exists(*keys) == len(keys):
+                return
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"shard {shard} did not start")
+
+    async def stop(self, shard: int) -> None:
+        task, stop = self.running.pop(shard)
+        stop.set()
+        await task
+
+    async def stop_all(self) -> None:
+        for shard in list(self.running):
+            await self.stop(shard)
+
+
+@pytest.fixture
+async def shards(settings: Settings, redis: ArqRedis, db: asyncpg.Pool) -> AsyncIterator[Shards]:
+    running = Shards(settings, redis)
+    for shard in range(settings.shards):
+        await running.start(shard)
+    yield running
+    await running.stop_all()
+
+
+@pytest.fixture
+async def api(settings: Settings, db: asyncpg.Pool, redis: ArqRedis, shards: Shards
+              ) -> AsyncIterator[Api]:
+    """The gateway on a real socket, with every shard running."""
+    client = TestClient(TestServer(create_app(settings, db=db, redis=redis)))
+    await client.start_server()
+    yield Api(client, db)
+    await client.close()

@@ -1,0 +1,68 @@
+"""Real images for the tests: benchmark catalog targets and camera-like photos made of them."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+BENCH = Path(os.environ.get(
+    "CLOUDRECO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "bench" / "public"))
+
+
+@cache
+def target(name: str) -> bytes:
+    """A benchmark catalog image (JPEG bytes)."""
+    path = BENCH / "catalog" / f"{name}.jpg"
+    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_BENCH_DATA)"
+    return path.read_bytes()
+
+
+def encode(img: npt.NDArray[np.uint8], ext: str = ".jpg", quality: int = 85) -> bytes:
+    ok, buf = cv2.imencode(ext, img, [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else [])
+    assert ok
+    return buf.tobytes()
+
+
+def flat(width: int = 640, height: int = 480, ext: str = ".png") -> bytes:
+    """A featureless grey image: nothing to recognise in it."""
+    return encode(np.full((height, width, 3), 128, np.uint8), ext)
+
+
+def photo_of(name: str, *, seed: int = 0, share: float = 0.45, angle: float = 25.0,
+             tilt: float = 0.08, blur: float = 1.2, occlusion: float = 0.15,
+             size: tuple[int, int] = (640, 480)) -> tuple[bytes, npt.NDArray[np.float32]]:
+    """A camera-like photo of catalog image ``name``: warped by a homography onto a cluttered
+    background, partly covered, blurred, noised and JPEG-compressed.
+
+    Returns the JPEG and the true corners of the target in the photo (0,0),(w,0),(w,h),(0,h).
+    """
+    rng = np.random.default_rng(seed)
+    img = cv2.imdecode(np.frombuffer(target(name), np.uint8), cv2.IMREAD_COLOR)
+    h, w = img.shape[:2]
+    width, height = size
+    side = np.sqrt(share * width * height / (w * h))
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    centred = (src - [w / 2, h / 2]) * side
+    theta = np.deg2rad(angle)
+    rot = np.array([[np.cos(theta), -np.sin(theta)], [np.sin(theta), np.cos(theta)]])
+    jitter = rng.uniform(-tilt, tilt, (4, 2)) * [width, height]
+    dst = (centred @ rot.T + [width / 2, height / 2] + jitter).astype(np.float32)
+    background = cv2.resize(rng.integers(0, 255, (height // 16, width // 16, 3), np.uint8),
+                            size, interpolation=cv2.INTER_CUBIC)
+    photo = cv2.warpPerspective(img, cv2.getPerspectiveTransform(src, dst), size,
+                                dst=background, borderMode=cv2.BORDER_TRANSPARENT)
+    if occlusion > 0:  # a patch over part of the target, as a hand or a glare would
+        x0, y0 = dst.min(axis=0)
+        x1, y1 = dst.max(axis=0)
+        pw, ph = np.sqrt(occlusion) * (x1 - x0), np.sqrt(occlusion) * (y1 - y0)
+        px, py = rng.uniform(x0, max(x0, x1 - pw)), rng.uniform(y0, max(y0, y1 - ph))
+        cv2.rectangle(photo, (int(px), int(py)), (int(px + pw), int(py + ph)),
+                      (60, 70, 80), thickness=-1)
+    photo = cv2.GaussianBlur(photo, (0, 0), blur)
+    noisy = photo.astype(np.float32) + rng.normal(0, 4, photo.shape)
+    return encode(np.clip(noisy, 0, 255).astype(np.uint8), quality=70), dst
