@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, StreamReader, web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.replies import ApiError
 from shared.codes import ResultCode
@@ -58,7 +59,7 @@ async def read_form(request: web.Request, *, takes_image: bool, max_image_bytes:
     if ctype == "multipart/form-data":
         try:
             return await _read_multipart(request, max_image_bytes)
-        except (ValueError, AssertionError, LookupError) as e:  # malformed framing
+        except (ValueError, AssertionError, LookupError, HttpProcessingError) as e:  # framing
             raise ApiError(ResultCode.MULTIPART_NEEDED) from e
     if ctype == "application/x-www-form-urlencoded" and not takes_image:
         body = await _read_limited(request.content, FORM_OVERHEAD, ResultCode.BAD_FIELD)

@@ -1,0 +1,74 @@
+"""Whatever a client sends, the gateway answers a documented result code as JSON."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from shared.codes import ResultCode
+from tests.api import Api
+from tests.images import target
+
+
+async def _raw(api: Api, method: str, path: str, body: bytes = b"",
+               content_type: str | None = None) -> tuple[int, dict[str, object]]:
+    headers = {"Content-Type": content_type} if content_type else {}
+    resp = await api.client.request(method, path, data=io.BytesIO(body), headers=headers)
+    return resp.status, await resp.json()
+
+
+async def test_unknown_endpoints_and_methods_answer_json(api: Api) -> None:
+    status, body = await _raw(api, "POST", "/DeleteEverything")
+    assert (status, body["returncode"]) == (404, ResultCode.NOT_FOUND)
+    status, body = await _raw(api, "GET", "/FindImage")
+    assert (status, body["returncode"]) == (405, ResultCode.NOT_FOUND)
+
+
+@pytest.mark.parametrize(("body", "ctype"), [
+    (b"garbage", "multipart/form-data"),  # no boundary
+    (b"--xx\r\nno headers end", "multipart/form-data; boundary=xx"),
+    (b'{"username": "alice"}', "application/json"),
+    (b"", None),
+])
+async def test_malformed_bodies_answer_multipart_needed(api: Api, body: bytes,
+                                                        ctype: str | None) -> None:
+    for endpoint in ("/FindImage", "/GetImages"):
+        status, answer = await _raw(api, "POST", endpoint, body, ctype)
+        assert status == 200
+        assert answer["returncode"] in (ResultCode.MULTIPART_NEEDED, ResultCode.FIELD_MISSING)
+
+
+async def test_huge_text_bodies_are_refused_without_reading_them(api: Api) -> None:
+    body = b"username=" + b"a" * (4 << 20)
+    status, answer = await _raw(api, "POST", "/GetImages", body,
+                                "application/x-www-form-urlencoded")
+    assert (status, answer["returncode"]) == (200, ResultCode.BAD_FIELD)
+
+
+async def test_too_many_parts_and_non_utf8_fields_are_refused(api: Api) -> None:
+    boundary = "b0undary"
+    parts = b"".join(
+        f'--{boundary}\r\nContent-Disposition: form-data; name="f{i}"\r\n\r\nv\r\n'.encode()
+        for i in range(40))
+    body = parts + f"--{boundary}--\r\n".encode()
+    ctype = f"multipart/form-data; boundary={boundary}"
+    assert (await _raw(api, "POST", "/GetImages", body, ctype))[1]["returncode"] == \
+        ResultCode.BAD_FIELD
+    latin = (f'--{boundary}\r\nContent-Disposition: form-data; name="username"\r\n\r\n'
+             ).encode() + b"\xff\xfe\r\n" + f"--{boundary}--\r\n".encode()
+    assert (await _raw(api, "POST", "/GetImages", latin, ctype))[1]["returncode"] == \
+        ResultCode.BAD_FIELD
+
+
+async def test_concurrent_adds_never_overfill_a_channel(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "small", max_images=2)
+    names = ["pub.building.0", "pub.home.0", "pub.fruits.0", "pub.board.0"]
+    answers = await asyncio.gather(*(api.add(alice, "small", f"img{i}", target(n))
+                                     for i, n in enumerate(names)))
+    codes = sorted(a["returncode"] for a in answers)
+    assert codes == [0, 0, ResultCode.TOO_MANY_IMAGES, ResultCode.TOO_MANY_IMAGES]
+    listed = await api.post("GetImages", {**alice.credentials, "channel": "small"})
+    assert listed["totalcount"] == 2

@@ -1,0 +1,89 @@
+"""The recognition pipeline on real images, without the service around it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from matcher import features, recognize
+from matcher.imaging import ImageRejected, decode_gray
+from matcher.index import ChannelIndex
+from shared.codes import ResultCode
+from shared.imageformat import ImageFormat, dimensions, sniff
+from tests.images import encode, flat, photo_of, target
+
+CATALOG = ["pub.building.0", "pub.home.0", "pub.fruits.0", "pub.baboon.0", "pub.board.0"]
+MAX_PIXELS = 40_000_000
+
+
+def _features(data: bytes, query: bool = False) -> features.Features:
+    gray = decode_gray(data, max_pixels=MAX_PIXELS)
+    return features.extract_query(gray) if query else features.extract_target(gray)
+
+
+@pytest.fixture(scope="module")
+def index() -> ChannelIndex:
+    idx = ChannelIndex(128)
+    for image_id, name in enumerate(CATALOG):
+        idx.add(image_id, _features(target(name)))
+    return idx
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_target_is_found_in_a_warped_blurred_occluded_photo(index: ChannelIndex,
+                                                            seed: int) -> None:
+    photo, corners = photo_of("pub.home.0", seed=seed, angle=40, blur=1.5, occlusion=0.2)
+    found = recognize.search(index, _features(photo, query=True))
+    assert found and found[0].image_id == CATALOG.index("pub.home.0")
+    # the outline an AR client draws lands on the target
+    assert np.abs(found[0].corners - corners).max() < 4.0
+
+
+def test_photo_of_something_else_is_not_matched(index: ChannelIndex) -> None:
+    for name in ("pub.messi5.0", "pub.notes.0", "pub.chicky_512.0"):
+        photo, _ = photo_of(name)
+        assert recognize.search(index, _features(photo, query=True)) == []
+
+
+def test_removed_target_is_not_found_and_others_still_are(index: ChannelIndex) -> None:
+    idx = ChannelIndex(128)
+    for image_id, name in enumerate(CATALOG[:3]):
+        idx.add(image_id, _features(target(name)))
+    idx.remove(0)
+    assert recognize.search(idx, _features(photo_of(CATALOG[0])[0], query=True)) == []
+    idx.add(9, _features(target(CATALOG[0])))  # reuses the freed slots
+    assert recognize.search(idx, _features(photo_of(CATALOG[0])[0], query=True))[0].image_id == 9
+    assert recognize.search(idx, _features(photo_of(CATALOG[1])[0], query=True))[0].image_id == 1
+
+
+def test_features_survive_their_stored_form() -> None:
+    f = _features(target("pub.home.0"))
+    back = features.decode(features.encode(f))
+    assert (back.width, back.height) == (f.width, f.height)
+    np.testing.assert_array_equal(back.xy, f.xy)
+    np.testing.assert_allclose(back.desc, f.desc, atol=1e-3)
+    with pytest.raises(ValueError):
+        features.decode(b"\x93garbage")
+
+
+def test_level_rises_with_texture() -> None:
+    rich = features.rate_level(_features(target("pub.building.0")))
+    assert rich >= 4
+    assert features.rate_level(_features(flat())) == 0
+
+
+def test_header_sizes_are_read_without_decoding() -> None:
+    jpeg, png = target("pub.home.0"), flat(320, 200)
+    assert sniff(jpeg) is ImageFormat.JPEG and sniff(png) is ImageFormat.PNG
+    assert dimensions(png) == (320, 200)
+    gray = decode_gray(jpeg, max_pixels=MAX_PIXELS)
+    assert dimensions(jpeg) == (gray.shape[1], gray.shape[0])
+    progressive = encode(np.zeros((30, 40, 3), np.uint8))
+    assert dimensions(progressive) == (40, 30)
+    assert dimensions(b"\xff\xd8\xff") is None and dimensions(b"nope") is None
+
+
+def test_image_over_the_pixel_limit_is_refused() -> None:
+    with pytest.raises(ImageRejected) as refused:
+        decode_gray(flat(400, 300), max_pixels=100_000)
+    assert refused.value.code == ResultCode.FILE_TOO_LARGE
