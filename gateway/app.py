@@ -85,6 +85,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app.cleanup_ctx.append(resources)
     for path, handler in ROUTES.items():
         app.router.add_post(path, handler)
+    app.router.add_get("/health", handlers.health)
     return app
 
 

@@ -86,6 +86,15 @@ class Backend:
             return False
         return True
 
+    async def live_shards(self) -> list[bool]:
+        """Whether each shard has a live worker now."""
+        keys = [health_key(shard_queue(s)) for s in range(self.settings.shards)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.exists(key)
+            found = await pipe.execute()
+        return [bool(n) for n in found]
+
     async def _call(self, queue: str, name: JobName, payload: dict[str, Any], deadline: float,
                     *, expires: bool = True, alive: list[str] | None = None) -> Any:
         """Run a job on ``queue`` and return its result, or raise 20015. Refused at once when

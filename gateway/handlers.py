@@ -156,3 +156,13 @@ async def find_image(request: web.Request) -> web.Response:
                      metadata=row["metadata"], score=match.score, corners=match.corners,
                      level=level)
     return reply(level=level)
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /health``: 200 when Postgres answers and every shard has a live worker, else 503
+    with 20015. For load balancers, orchestrators and scripts that wait for the stack."""
+    live = await request.app[BACKEND].live_shards()
+    await request.app[DB].fetchval("SELECT 1")
+    ok = all(live)
+    return reply(ResultCode.SUCCESS if ok else ResultCode.SYSTEM_BUSY,
+                 status=200 if ok else 503, shards=live)

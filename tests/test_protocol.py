@@ -9,6 +9,7 @@ import pytest
 
 from shared.codes import ResultCode
 from tests.api import Api
+from tests.conftest import Shards
 from tests.images import target
 
 
@@ -72,3 +73,13 @@ async def test_concurrent_adds_never_overfill_a_channel(api: Api) -> None:
     assert codes == [0, 0, ResultCode.TOO_MANY_IMAGES, ResultCode.TOO_MANY_IMAGES]
     listed = await api.post("GetImages", {**alice.credentials, "channel": "small"})
     assert listed["totalcount"] == 2
+
+
+async def test_health_reports_each_shard(api: Api, shards: Shards) -> None:
+    resp = await api.client.get("/health")
+    assert (resp.status, (await resp.json())["shards"]) == (200, [True, True])
+    await shards.stop(1)
+    resp = await api.client.get("/health")
+    body = await resp.json()
+    assert (resp.status, body["returncode"], body["shards"]) == \
+        (503, ResultCode.SYSTEM_BUSY, [True, False])

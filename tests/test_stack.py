@@ -4,19 +4,13 @@ stopped and started again with nothing lost."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
 
-from cloudreco.embedded import free_port
+from cloudreco.local import LocalStack
 from tests.images import photo_of, target
-
-STARTUP = 90.0
 
 
 def _post(port: int, endpoint: str, fields: dict[str, str], image: bytes | None = None
@@ -36,54 +30,13 @@ def _post(port: int, endpoint: str, fields: dict[str, str], image: bytes | None 
         return answer
 
 
-class Stack:
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.env = {k: v for k, v in os.environ.items()
-                    if not k.startswith("CLOUDRECO_") and k != "XDG_RUNTIME_DIR"}
-        self.env.update(CLOUDRECO_DATA_DIR=str(data_dir), CLOUDRECO_PORT=str(self.port),
-                        CLOUDRECO_SHARDS="2")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "cloudreco", *args], env=self.env,
-                              capture_output=True, text=True, timeout=60, check=True)
-        return done.stdout
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "cloudreco", "run"], env=self.env)
-        deadline = time.monotonic() + STARTUP
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "cloudreco run exited"
-            try:
-                # ready when a find passes through every shard
-                answer = _post(self.port, "FindImage", {"username": "-", "secretkey": "-"},
-                               target("pub.home.0"))
-                if answer["returncode"] == 20001:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise AssertionError("stack did not come up")
-
-    def stop(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(60) == 0
-
-
-def _find(stack: Stack, secret: str, name: str) -> dict[str, object]:
-    for _ in range(40):  # shards may still be loading just after start
-        answer = _post(stack.port, "FindImage", {"username": "alice", "secretkey": secret},
-                       photo_of(name)[0])
-        if answer["returncode"] != 20015:
-            return answer
-        time.sleep(0.25)
-    return answer
+def _find(stack: LocalStack, secret: str, name: str) -> dict[str, object]:
+    return _post(stack.port, "FindImage", {"username": "alice", "secretkey": secret},
+                 photo_of(name)[0])
 
 
 def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> None:
-    stack = Stack(tmp_path / "data")
+    stack = LocalStack(tmp_path / "data")
     stack.start()
     try:
         secret = stack.cli("user", "create", "alice").strip().splitlines()[-1]
@@ -95,7 +48,7 @@ def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> N
             assert added["returncode"] == 0, added
         assert _find(stack, secret, "pub.home.0")["identifier"] == "home"
     finally:
-        stack.stop()
+        assert stack.stop() == 0
     leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert leftovers.stdout == "", "processes outlived the stack"
 
@@ -109,4 +62,4 @@ def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> N
                                                  "startdate": "2000", "enddate": "2100"})
         assert sum(r["count"] for r in stats["records"]) == 2  # type: ignore[attr-defined]
     finally:
-        stack.stop()
+        assert stack.stop() == 0

@@ -1,0 +1,1 @@
+"""Benchmarks run against the service over HTTP (``make bench``, ``make bench-scale``)."""

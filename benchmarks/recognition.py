@@ -1,0 +1,259 @@
+"""The recognition benchmark, through the HTTP API of a running stack.
+
+Starts a local stack (``cloudreco run``) in a scratch data directory, adds the benchmark catalog
+(and optional distractors) with AddImage, sends every query photo to FindImage, and writes
+recall per difficulty and per level, false positives, latency percentiles, throughput, the
+AddImage rate and matcher memory per image into BENCHMARKS.md.
+
+    python -m benchmarks.recognition --data ../shared/bench/public [--distractors 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import datetime as dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from cloudreco.local import LocalStack
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "BENCHMARKS.md"
+USER, CHANNEL = "bench", "bench"
+ADD_CLIENTS = 4  # concurrent AddImage clients: the matchers' pools, not the client, limit
+LOAD_CLIENTS = 8  # the issue's throughput target is for 8 concurrent clients
+
+
+@dataclass
+class Client:
+    session: aiohttp.ClientSession
+    url: str
+    secret: str
+
+    async def post(self, endpoint: str, fields: dict[str, str], image: bytes
+                   ) -> tuple[float, dict[str, Any]]:
+        form = aiohttp.FormData()
+        for k, v in {"username": USER, "secretkey": self.secret, **fields}.items():
+            form.add_field(k, v)
+        form.add_field("image", image, filename="image.jpg", content_type="image/jpeg")
+        started = time.perf_counter()
+        async with self.session.post(f"{self.url}/{endpoint}", data=form) as resp:
+            body: dict[str, Any] = await resp.json()
+        return time.perf_counter() - started, body
+
+
+@dataclass
+class Run:
+    levels: dict[str, int] = field(default_factory=dict)
+    add_seconds: float = 0.0
+    add_failed: Counter[int] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)
+    load_qps: float = 0.0
+    rss_empty: int = 0
+    rss_full: int = 0
+
+
+async def add_all(client: Client, images: list[Path], run: Run) -> None:
+    queue = list(images)
+
+    async def worker() -> None:
+        while queue:
+            path = queue.pop()
+            _, body = await client.post("AddImage", {"channel": CHANNEL,
+                                                     "identifier": path.stem},
+                                        path.read_bytes())
+            if body["returncode"] == 0:
+                run.levels[path.stem] = body["level"]
+            else:
+                run.add_failed[body["returncode"]] += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(ADD_CLIENTS)))
+    run.add_seconds = time.perf_counter() - started
+
+
+async def find_all(client: Client, queries: list[Path], run: Run) -> None:
+    for path in queries:  # one client: latency as a single user sees it
+        seconds, body = await client.post("FindImage", {"channel": CHANNEL}, path.read_bytes())
+        run.latencies.append(seconds)
+        run.answers[path.stem] = body.get("identifier", "") if body["returncode"] == 0 \
+            else f"error {body['returncode']}"
+
+
+async def load(client: Client, queries: list[Path], run: Run) -> None:
+    photos = [p.read_bytes() for p in queries]
+    queue = list(range(len(photos)))
+
+    async def worker() -> None:
+        while queue:
+            await client.post("FindImage", {"channel": CHANNEL}, photos[queue.pop()])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(LOAD_CLIENTS)))
+    run.load_qps = len(photos) / (time.perf_counter() - started)
+
+
+def distractors(data: Path, count: int) -> list[Path]:
+    """``count`` distractor images from make_bench.py, generated once into bench-data/."""
+    out = ROOT / "bench-data" / f"distractors-{count}"
+    if len(list(out.glob("*.jpg"))) < count:
+        subprocess.run([sys.executable, str(data.parent / "make_bench.py"), "--distractors",
+                        str(count), "--out", str(out), "--seed", "7"], check=True)
+    return sorted(out.rglob("*.jpg"))[:count]
+
+
+async def bench(stack: LocalStack, data: Path, extra: list[Path]) -> Run:
+    secret = stack.cli("user", "create", USER).strip().splitlines()[-1]
+    stack.cli("channel", "create", USER, CHANNEL, "--max-images", "10000000")
+    run = Run()
+    catalog = sorted((data / "catalog").glob("*.jpg"))
+    queries = [data / "queries" / f"{row['query']}.jpg" for row in truth(data)]
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = Client(session, stack.url, secret)
+        run.rss_empty = stack.matcher_rss()
+        await add_all(client, catalog + extra, run)
+        run.rss_full = stack.matcher_rss()
+        await find_all(client, queries, run)
+        await load(client, queries, run)
+    return run
+
+
+def truth(data: Path) -> list[dict[str, str]]:
+    with (data / "truth.csv").open() as f:
+        return list(csv.DictReader(f))
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values) * 1000, q))
+
+
+def summarise(run: Run, data: Path, extra: int) -> dict[str, Any]:
+    rows = truth(data)
+    hits: dict[str, list[bool]] = defaultdict(list)
+    by_level: dict[int, list[bool]] = defaultdict(list)
+    wrong = negatives = false_positives = 0
+    errors: Counter[str] = Counter()
+    for row in rows:
+        got = run.answers[row["query"]]
+        if got.startswith("error"):
+            errors[got.split()[1]] += 1
+        if not row["expected"]:
+            negatives += 1
+            false_positives += bool(got) and not got.startswith("error")
+            continue
+        ok = got == row["expected"]
+        hits[row["difficulty"]].append(ok)
+        by_level[run.levels.get(row["expected"], 0)].append(ok)
+        wrong += bool(got) and not ok and not got.startswith("error")
+    positives = len(rows) - negatives
+    added = len(run.levels)
+    return {
+        "catalog": added - extra, "distractors": extra, "queries": len(rows),
+        "recall": {d: float(np.mean(v)) for d, v in sorted(hits.items())},
+        "recall_by_level": {lvl: (float(np.mean(v)), len(v))
+                            for lvl, v in sorted(by_level.items())},
+        "false_positives": (false_positives, negatives),
+        "wrong_identifier": (wrong, positives),
+        "errors": dict(errors),
+        "latency_ms": {q: percentile(run.latencies, q) for q in (50, 95, 99)},
+        "throughput_qps": run.load_qps,
+        "add_per_second": added / run.add_seconds,
+        "add_failed": dict(run.add_failed),
+        "matcher_rss_mib": (run.rss_empty / 2**20, run.rss_full / 2**20),
+        "bytes_per_image": (run.rss_full - run.rss_empty) / max(1, added),
+    }
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}"
+
+
+def markdown(s: dict[str, Any], command: str) -> str:
+    recall = ", ".join(f"{d} {v:.3f}" for d, v in s["recall"].items())
+    levels = ", ".join(f"level {lvl}: {r:.2f} ({n})" for lvl, (r, n) in
+                       s["recall_by_level"].items())
+    fp, neg = s["false_positives"]
+    wrong, pos = s["wrong_identifier"]
+    lat = s["latency_ms"]
+    empty, full = s["matcher_rss_mib"]
+    return "\n".join([
+        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}: `{command}`",
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| catalog + distractors | {s['catalog']} + {s['distractors']} images |",
+        f"| recall by difficulty | {recall} |",
+        f"| recall by level (queries) | {levels} |",
+        f"| false positives on negatives | {fp} of {neg} ({fp / max(1, neg):.1%}) |",
+        f"| wrong identifier on positives | {wrong} of {pos} ({wrong / max(1, pos):.1%}) |",
+        f"| FindImage answers other than 0 | {s['errors'] or 'none'} |",
+        f"| FindImage latency, 1 client | p50 {lat[50]:.0f} ms, p95 {lat[95]:.0f} ms, "
+        f"p99 {lat[99]:.0f} ms |",
+        f"| FindImage throughput, {LOAD_CLIENTS} clients | {s['throughput_qps']:.1f} /s |",
+        f"| AddImage rate, {ADD_CLIENTS} clients | {s['add_per_second']:.1f} /s "
+        f"(refused: {s['add_failed'] or 'none'}) |",
+        f"| matcher RSS empty -> full | {empty:.0f} MiB -> {full:.0f} MiB "
+        f"({s['bytes_per_image'] / 1024:.1f} KiB per image) |",
+        "",
+    ])
+
+
+def write_report(section: str, body: str) -> None:
+    """Replace the ``section`` block of BENCHMARKS.md, keeping everything else."""
+    start, end = f"<!-- bench:{section} -->", f"<!-- /bench:{section} -->"
+    text = REPORT.read_text() if REPORT.exists() else "# Benchmarks\n"
+    block = f"{start}\n{body}{end}"
+    if start in text and end in text:
+        text = text[:text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + f"\n\n{block}\n"
+    REPORT.write_text(text)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--distractors", type=int, default=0)
+    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--no-report", action="store_true", help="print only, leave BENCHMARKS.md")
+    args = p.parse_args()
+    extra = distractors(args.data, args.distractors) if args.distractors else []
+    with tempfile.TemporaryDirectory(prefix="cloudreco-bench-") as tmp:
+        stack = LocalStack(Path(tmp) / "data", shards=args.shards)
+        stack.start()
+        try:
+            run = asyncio.run(bench(stack, args.data, extra))
+        finally:
+            stack.stop()
+    summary = summarise(run, args.data, len(extra))
+    print(json.dumps(summary, indent=2))
+    if not args.no_report:
+        command = "make bench-scale" if args.distractors else "make bench"
+        write_report("scale" if args.distractors else "public", markdown(summary, command))
+        print(f"wrote {REPORT}")
+
+
+if __name__ == "__main__":
+    main()

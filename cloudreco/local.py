@@ -1,0 +1,79 @@
+"""A local stack as a child process (``cloudreco run``), for the benchmark and the tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from cloudreco.embedded import free_port
+
+
+class LocalStack:
+    """``cloudreco run`` with its own data directory and port, isolated from any
+    ``CLOUDRECO_*`` variables of the calling environment except those given."""
+
+    def __init__(self, data_dir: Path, *, shards: int = 2, **env: str) -> None:
+        self.port = free_port()
+        self.env = {k: v for k, v in os.environ.items()
+                    if not k.startswith("CLOUDRECO_") and k != "XDG_RUNTIME_DIR"}
+        self.env.update(CLOUDRECO_DATA_DIR=str(data_dir), CLOUDRECO_PORT=str(self.port),
+                        CLOUDRECO_SHARDS=str(shards), CLOUDRECO_LOG_LEVEL="WARNING", **env)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def cli(self, *args: str) -> str:
+        """Run a ``cloudreco`` command against this stack; its standard output."""
+        done = subprocess.run([sys.executable, "-m", "cloudreco", *args], env=self.env,
+                              capture_output=True, text=True, timeout=120, check=True)
+        return done.stdout
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start the stack and wait until ``/health`` says every shard is serving."""
+        self.proc = subprocess.Popen([sys.executable, "-m", "cloudreco", "run"], env=self.env,
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"cloudreco run exited with {self.proc.returncode}")
+            if self.healthy():
+                return
+            time.sleep(0.25)
+        self.stop()
+        raise RuntimeError("the stack did not become healthy")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/health", timeout=5) as resp:
+                return bool(json.load(resp)["returncode"] == 0)
+        except (OSError, urllib.error.URLError, ValueError):
+            return False
+
+    def stop(self, timeout: float = 60.0) -> int:
+        """SIGTERM, as Ctrl-C or an orchestrator would; the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def matcher_rss(self) -> int:
+        """Resident memory of the matcher processes, in bytes."""
+        assert self.proc is not None
+        total = 0
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if "matcher" in child.cmdline():
+                    total += child.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+        return total
