@@ -6,6 +6,7 @@ import pytest
 
 from shared.codes import ResultCode
 from tests.api import Api
+from tests.conftest import Shards
 from tests.images import flat, photo_of, target
 
 GARDEN = "pub.building.0"
@@ -128,3 +129,15 @@ async def test_missing_fields_and_urlencoded_bodies_are_refused(api: Api) -> Non
         ResultCode.FIELD_MISSING
     answer = await api.post("AddImage", {**fields, "channel": "posters"}, urlencoded=True)
     assert answer["returncode"] == ResultCode.MULTIPART_NEEDED
+
+
+async def test_add_to_a_shard_that_is_down_answers_busy_and_stores_nothing(
+        api: Api, shards: Shards) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    for shard in range(shards.settings.shards):
+        await shards.stop(shard)
+    answer = await api.add(alice, "posters", "garden", target(GARDEN))
+    assert answer["returncode"] == ResultCode.SYSTEM_BUSY
+    assert (await api.post("GetImages", {**alice.credentials, "channel": "posters"})
+            )["totalcount"] == 0

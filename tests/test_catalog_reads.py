@@ -73,6 +73,8 @@ async def test_get_images_refusals(api: Api) -> None:
         ResultCode.CHANNEL_NOT_FOUND
     assert (await api.post("GetImages", {**base, "secretkey": "no"}))["returncode"] == \
         ResultCode.BAD_SECRET
+    assert (await api.post("GetImages", alice.credentials))["returncode"] == \
+        ResultCode.FIELD_MISSING
     await api.channel(alice, "mine")
     for position in ("-1", "x", "1e3"):
         answer = await api.post("GetImages", {**base, "channel": "mine", "position": position})

@@ -110,6 +110,8 @@ async def test_remove_image_checks_credentials_and_channel(api: Api) -> None:
             )["returncode"] == ResultCode.BAD_SECRET
     assert (await api.post("RemoveImage", {**bob.credentials, **base, "channel": "none"})
             )["returncode"] == ResultCode.CHANNEL_NOT_FOUND
+    assert (await api.post("RemoveImage", {**bob.credentials, "channel": "bobs"})
+            )["returncode"] == ResultCode.FIELD_MISSING
     assert (await api.find(bob, photo_of(GARDEN)[0]))["identifier"] == "garden"
 
 

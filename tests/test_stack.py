@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+import psutil
 
 from cloudreco.local import LocalStack
 from tests.images import photo_of, target
@@ -35,6 +38,11 @@ def _find(stack: LocalStack, secret: str, name: str) -> dict[str, object]:
                  photo_of(name)[0])
 
 
+def _matchers(stack: LocalStack) -> list[psutil.Process]:
+    assert stack.proc is not None
+    return [p for p in psutil.Process(stack.proc.pid).children() if "matcher" in p.cmdline()]
+
+
 def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> None:
     stack = LocalStack(tmp_path / "data")
     stack.start()
@@ -55,11 +63,20 @@ def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> N
     stack.start()
     try:
         assert _find(stack, secret, "pub.fruits.0")["identifier"] == "fruits"
+        # a matcher that dies is restarted by the supervisor and reloads its shard
+        matchers = _matchers(stack)
+        matchers[0].kill()
+        matchers[0].wait(10)
+        deadline = time.monotonic() + 60
+        while not stack.healthy() or len(_matchers(stack)) < 2:
+            assert time.monotonic() < deadline, "matcher not restarted"
+            time.sleep(0.2)
+        assert _find(stack, secret, "pub.home.0")["identifier"] == "home"
         listed = _post(stack.port, "GetImages", {"username": "alice", "secretkey": secret,
                                                  "channel": "posters"})
         assert listed["totalcount"] == 2
         stats = _post(stack.port, "Statistics", {"username": "alice", "secretkey": secret,
                                                  "startdate": "2000", "enddate": "2100"})
-        assert sum(r["count"] for r in stats["records"]) == 2  # type: ignore[attr-defined]
+        assert sum(r["count"] for r in stats["records"]) == 3  # type: ignore[attr-defined]
     finally:
         assert stack.stop() == 0
