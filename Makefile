@@ -31,7 +31,7 @@ bench: install
 	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA)
 
 bench-scale: install
-	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA) --distractors 10000
+	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA) --distractors 10000 --reference-sample 0
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,7 @@ from typing import Any
 import aiohttp
 import numpy as np
 
+from benchmarks import reference
 from cloudreco.local import LocalStack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,34 +144,58 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.array(values) * 1000, q))
 
 
-def summarise(run: Run, data: Path, extra: int) -> dict[str, Any]:
-    rows = truth(data)
+@dataclass(frozen=True)
+class Score:
+    recall: dict[str, float]
+    false_positives: tuple[int, int]
+    wrong: tuple[int, int]
+    errors: dict[str, int]
+
+    def line(self) -> str:
+        recall = ", ".join(f"{d} {v:.2f}" for d, v in self.recall.items())
+        fp, neg = self.false_positives
+        return f"{recall}; false positives {fp} of {neg}; wrong {self.wrong[0]} of {self.wrong[1]}"
+
+
+def score(rows: list[dict[str, str]], answers: dict[str, str]) -> Score:
+    """Recall per difficulty, false positives on negatives, wrong identifiers on positives."""
     hits: dict[str, list[bool]] = defaultdict(list)
-    by_level: dict[int, list[bool]] = defaultdict(list)
     wrong = negatives = false_positives = 0
     errors: Counter[str] = Counter()
     for row in rows:
-        got = run.answers[row["query"]]
+        got = answers[row["query"]]
         if got.startswith("error"):
             errors[got.split()[1]] += 1
+            got = ""
         if not row["expected"]:
             negatives += 1
-            false_positives += bool(got) and not got.startswith("error")
+            false_positives += bool(got)
             continue
-        ok = got == row["expected"]
-        hits[row["difficulty"]].append(ok)
-        by_level[run.levels.get(row["expected"], 0)].append(ok)
-        wrong += bool(got) and not ok and not got.startswith("error")
-    positives = len(rows) - negatives
+        hits[row["difficulty"]].append(got == row["expected"])
+        wrong += bool(got) and got != row["expected"]
+    order = {"easy": 0, "medium": 1, "hard": 2}
+    recall = {d: float(np.mean(hits[d])) for d in sorted(hits, key=lambda d: order.get(d, 9))}
+    return Score(recall, (false_positives, negatives), (wrong, len(rows) - negatives),
+                 dict(errors))
+
+
+def summarise(run: Run, data: Path, extra: int) -> dict[str, Any]:
+    rows = truth(data)
+    by_level: dict[int, list[bool]] = defaultdict(list)
+    for row in rows:
+        if row["expected"]:
+            by_level[run.levels.get(row["expected"], 0)].append(
+                run.answers[row["query"]] == row["expected"])
+    result = score(rows, run.answers)
     added = len(run.levels)
     return {
         "catalog": added - extra, "distractors": extra, "queries": len(rows),
-        "recall": {d: float(np.mean(v)) for d, v in sorted(hits.items())},
+        "recall": result.recall,
         "recall_by_level": {lvl: (float(np.mean(v)), len(v))
                             for lvl, v in sorted(by_level.items())},
-        "false_positives": (false_positives, negatives),
-        "wrong_identifier": (wrong, positives),
-        "errors": dict(errors),
+        "false_positives": result.false_positives,
+        "wrong_identifier": result.wrong,
+        "errors": result.errors,
         "latency_ms": {q: percentile(run.latencies, q) for q in (50, 95, 99)},
         "throughput_qps": run.load_qps,
         "add_per_second": added / run.add_seconds,
@@ -178,6 +203,34 @@ def summarise(run: Run, data: Path, extra: int) -> dict[str, Any]:
         "matcher_rss_mib": (run.rss_empty / 2**20, run.rss_full / 2**20),
         "bytes_per_image": (run.rss_full - run.rss_empty) / max(1, added),
     }
+
+
+def compare_reference(data: Path, run: Run, sample: int) -> str:
+    """The exhaustive reference and the service on the same seeded sample of queries."""
+    rows = truth(data)
+    rng = np.random.default_rng(145)
+    picked = [rows[i] for i in sorted(rng.choice(len(rows), min(sample, len(rows)),
+                                                 replace=False))]
+    catalog = sorted((data / "catalog").glob("*.jpg"))
+    started = time.perf_counter()
+    answers, seconds = reference.run(catalog, [data / "queries" / f"{r['query']}.jpg"
+                                               for r in picked], os.cpu_count() or 1)
+    wall = time.perf_counter() - started
+    service = score(picked, run.answers)
+    ref = score(picked, answers)
+    sample_ms = [run.latencies[i] for i, r in enumerate(rows) if r in picked]
+    return "\n".join([
+        f"Same run, the same {len(picked)} sampled queries (seed 145), public catalog only:",
+        "",
+        "| matcher | recall, false positives, wrong identifiers | time per query |",
+        "|---|---|---|",
+        f"| cloudreco over HTTP | {service.line()} | median "
+        f"{percentile(sample_ms, 50):.0f} ms (one client) |",
+        f"| exhaustive SIFT-1000 reference | {ref.line()} | median "
+        f"{float(np.median(seconds)) * 1000:.0f} ms on one core; "
+        f"{wall / len(picked) * 1000:.0f} ms wall on {os.cpu_count()} |",
+        "",
+    ])
 
 
 def machine() -> str:
@@ -237,6 +290,8 @@ def main() -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--distractors", type=int, default=0)
     p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--reference-sample", type=int, default=145,
+                   help="queries for the exhaustive reference (0: skip it)")
     p.add_argument("--no-report", action="store_true", help="print only, leave BENCHMARKS.md")
     args = p.parse_args()
     extra = distractors(args.data, args.distractors) if args.distractors else []
@@ -249,9 +304,13 @@ def main() -> None:
             stack.stop()
     summary = summarise(run, args.data, len(extra))
     print(json.dumps(summary, indent=2))
+    command = "make bench-scale" if args.distractors else "make bench"
+    body = markdown(summary, command)
+    if args.reference_sample and not args.distractors:
+        body += "\n" + compare_reference(args.data, run, args.reference_sample)
+        print(body)
     if not args.no_report:
-        command = "make bench-scale" if args.distractors else "make bench"
-        write_report("scale" if args.distractors else "public", markdown(summary, command))
+        write_report("scale" if args.distractors else "public", body)
         print(f"wrote {REPORT}")
 
 
