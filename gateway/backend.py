@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 import zlib
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, cast
 
 from arq.connections import ArqRedis
-from arq.constants import result_key_prefix
 
 from gateway.replies import ApiError
 from shared.codes import ResultCode
@@ -26,10 +27,13 @@ from shared.jobs import (
     Found,
     JobName,
     RemoveImage,
+    Reply,
     Search,
     SearchResult,
     health_key,
+    reply_key,
     shard_queue,
+    unpack,
 )
 from shared.settings import Settings
 
@@ -103,17 +107,24 @@ class Backend:
         if remaining <= 0 or not await self.redis.exists(*(alive or [health_key(queue)])):
             log.warning("%s: no live worker", queue)
             raise ApiError(ResultCode.SYSTEM_BUSY)
-        job = await self.redis.enqueue_job(
-            name, payload, _queue_name=queue, _expires=remaining if expires else None)
+        job_id = uuid.uuid4().hex
+        key = reply_key(job_id)
+        job = await self.redis.enqueue_job(name, payload, _job_id=job_id, _queue_name=queue,
+                                           _expires=remaining if expires else None)
         if job is None:
             raise ApiError(ResultCode.SYSTEM_BUSY)
         try:
-            return await job.result(timeout=remaining, poll_delay=self.settings.poll_delay)
-        except TimeoutError as e:
-            log.warning("%s: %s not answered in %.1f s", queue, name, remaining)
-            raise ApiError(ResultCode.SYSTEM_BUSY) from e
-        except Exception as e:  # the job failed in the worker: it logged why
-            log.error("%s: %s failed: %r", queue, name, e)
-            raise ApiError(ResultCode.SYSTEM_BUSY) from e
+            # Redis 6+ takes a fractional timeout; redis-py's hints say int.
+            wait = cast(int, max(0.01, deadline - time.monotonic()))
+            popped = await cast(Awaitable[list[bytes] | None],
+                                self.redis.blpop([key], timeout=wait))
         finally:
-            await self.redis.delete(result_key_prefix + job.job_id)
+            await self.redis.delete(key)
+        if popped is None:
+            log.warning("%s: %s not answered in %.1f s", queue, name, remaining)
+            raise ApiError(ResultCode.SYSTEM_BUSY)
+        reply = Reply.from_wire(unpack(popped[1]))
+        if not reply.ok:  # the worker logged why
+            log.error("%s: %s failed: %s", queue, name, reply.error)
+            raise ApiError(ResultCode.SYSTEM_BUSY)
+        return reply.result

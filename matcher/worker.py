@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
 
 import cv2
 from arq.connections import RedisSettings
+from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 
 from matcher.jobs import Matcher
@@ -17,14 +20,39 @@ from shared.jobs import (
     EXTRACT_QUEUE,
     HEALTH_INTERVAL,
     JobName,
+    Reply,
     deserialize,
     health_key,
+    pack,
+    reply_key,
     serialize,
     shard_queue,
 )
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+STOP_GRACE = 5.0  # seconds running jobs get to finish when the matcher stops
+
+
+Job = Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]]
+
+
+def replying(job: Job, reply_ttl: float) -> WorkerCoroutine:
+    """Wrap a job so that it pushes its reply (or its failure) to the job's reply list."""
+
+    async def run(ctx: dict[str, Any], payload: dict[str, Any]) -> None:
+        try:
+            reply = Reply(True, await job(ctx, payload))
+        except Exception as e:  # the gateway answers 20015; the cause is logged here
+            log.exception("job %s failed", ctx.get("job_id"))
+            reply = Reply(False, error=repr(e))
+        key = reply_key(ctx["job_id"])
+        async with ctx["redis"].pipeline(transaction=True) as pipe:
+            pipe.rpush(key, pack(reply.to_wire()))
+            pipe.pexpire(key, int(reply_ttl * 1000))
+            await pipe.execute()
+
+    return cast(WorkerCoroutine, run)
 
 
 def build_workers(settings: Settings, matcher: Matcher) -> list[Worker]:
@@ -36,28 +64,45 @@ def build_workers(settings: Settings, matcher: Matcher) -> list[Worker]:
         "job_deserializer": deserialize,
         "poll_delay": settings.poll_delay,
         "max_jobs": settings.matcher_jobs,
-        # The gateway reads a result and deletes it; this only bounds what it abandons.
-        "keep_result": max(10.0, settings.job_timeout * 2),
+        "keep_result": 0,  # results travel on reply lists
         "max_tries": 1,
         "handle_signals": False,
         "health_check_interval": HEALTH_INTERVAL,
     }
+    # A reply the gateway gave up on expires; it only has to outlive the gateway's wait.
+    ttl = settings.job_timeout * 2 + 10
+
     shard = Worker(
         functions=[
-            func(matcher.add_image, name=JobName.ADD_IMAGE),
-            func(matcher.remove_image, name=JobName.REMOVE_IMAGE),
-            func(matcher.search, name=JobName.SEARCH),
+            func(replying(matcher.add_image, ttl), name=JobName.ADD_IMAGE),
+            func(replying(matcher.remove_image, ttl), name=JobName.REMOVE_IMAGE),
+            func(replying(matcher.search, ttl), name=JobName.SEARCH),
         ],
         queue_name=shard_queue(matcher.shard),
         **common,  # type: ignore[arg-type]
     )
     extract = Worker(
-        functions=[func(matcher.extract_query, name=JobName.EXTRACT_QUERY)],
+        functions=[func(replying(matcher.extract_query, ttl), name=JobName.EXTRACT_QUERY)],
         queue_name=EXTRACT_QUEUE,
         health_check_key=health_key(EXTRACT_QUEUE, matcher.shard),
         **common,  # type: ignore[arg-type]
     )
     return [shard, extract]
+
+
+async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
+    """Finish the queued and running jobs (up to ``grace`` seconds), then close.
+
+    Burst mode makes arq's poll loop end by itself once the queue is empty; cancelling that
+    loop instead (as arq's ``close`` does) can cut a Redis pipeline in half and cancels
+    running jobs.
+    """
+    worker.burst = True
+    if worker.main_task is not None:
+        done, _ = await asyncio.wait([worker.main_task], timeout=grace)
+        if not done:
+            worker.main_task.cancel()
+    await worker.close()
 
 
 async def serve(settings: Settings, shard: int, stop: asyncio.Event) -> None:
@@ -73,8 +118,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(w.async_run()) for w in workers]
         log.info("shard %d of %d serving", shard, settings.shards)
         await stop.wait()
-        for w in workers:
-            await w.close()
+        await asyncio.gather(*(drain(w) for w in workers))
         await asyncio.gather(*tasks, return_exceptions=True)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)

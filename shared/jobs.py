@@ -105,22 +105,45 @@ class SearchResult(Wire):
         return [Found.from_wire(m) for m in self.matches]
 
 
+def reply_key(job_id: str) -> str:
+    """The list a job's reply is pushed to. The gateway blocks on it (BLPOP) instead of
+    polling arq for results: it wakes the moment the reply lands."""
+    return f"cloudreco:reply:{job_id}"
+
+
+@dataclasses.dataclass(frozen=True)
+class Reply(Wire):
+    """What a job pushes to its reply list: its result, or the text of its failure."""
+
+    ok: bool
+    result: Any = None
+    error: str = ""
+
+
 def _fallback(obj: object) -> object:
     # A failed job's result is an exception: send its text, the gateway only logs it.
     return repr(obj)
+
+
+def pack(data: object) -> bytes:
+    packed: bytes = msgpack.packb(data, use_bin_type=True, default=_fallback)
+    return packed
+
+
+def unpack(raw: bytes) -> Any:
+    return msgpack.unpackb(raw, raw=False)
 
 
 def serialize(data: dict[str, Any]) -> bytes:
     """arq serializer. Result records drop the job's arguments: they may hold a 2 MiB photo."""
     if "s" in data:
         data = {**data, "a": (), "k": {}}
-    packed: bytes = msgpack.packb(data, use_bin_type=True, default=_fallback)
-    return packed
+    return pack(data)
 
 
 def deserialize(raw: bytes) -> dict[str, Any]:
     """arq deserializer."""
-    data: dict[str, Any] = msgpack.unpackb(raw, raw=False)
+    data: dict[str, Any] = unpack(raw)
     return data
 
 
