@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from matcher.recognize import plausible
+from matcher.recognition import plausible
 
 FEATURES = 1000
 RATIO = 0.8
@@ -65,7 +65,7 @@ def match(query: Side, target: Side) -> int:
     w, h = target.width, target.height
     outline = np.array([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]], np.float32)
     corners = cv2.perspectiveTransform(outline, homography).reshape(4, 2).astype(np.float32)
-    return int(mask.sum()) if plausible(corners, query.width * query.height) else 0
+    return int(mask.sum()) if plausible(corners, query.width, query.height) else 0
 
 
 _catalog: dict[str, Side] = {}

@@ -14,11 +14,11 @@ from typing import Any, ParamSpec, TypeVar
 
 import asyncpg
 
-from matcher import features, recognize
+from matcher import features
 from matcher.catalog import NewImage, delete_image, insert_image, shard_images
 from matcher.features import Features
 from matcher.imaging import Gray, ImageRejected, decode_gray
-from matcher.index import ChannelIndex
+from matcher.recognition import ChannelIndex
 from shared.codes import ResultCode
 from shared.jobs import (
     AddImage,
@@ -86,7 +86,7 @@ class Matcher:
             f = await self._cpu(self._extract, job.image, features.extract_query)
         except ImageRejected as e:
             return ExtractResult(e.code).to_wire()
-        level = features.rate_level(f, minimum=features.MIN_QUERY_FEATURES)
+        level = features.rate_query(f)
         if level == 0:
             return ExtractResult(ResultCode.FEATURES_INSUFFICIENT).to_wire()
         return ExtractResult(ResultCode.SUCCESS, level, features.encode(f)).to_wire()
@@ -117,7 +117,10 @@ class Matcher:
         """Drop an image from its channel's index (Postgres has already forgotten it)."""
         job = RemoveImage.from_wire(payload)
         index = self.indexes.get(job.channel_id)
-        return index is not None and await self._cpu(index.remove, job.image_id)
+        if index is None or job.image_id not in index:
+            return False
+        await self._cpu(index.remove, job.image_id)
+        return True
 
     async def search(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:
         """Verified matches of a query's features in the named channels on this shard."""
@@ -131,7 +134,7 @@ class Matcher:
             index = self.indexes.get(channel_id)
             if index is None or index.dim != q.desc.shape[1]:
                 continue
-            for m in recognize.search(index, q):
+            for m in index.search(q):
                 found.append(Found(m.image_id, channel_id, m.score, m.corners.tolist()))
         found.sort(key=lambda m: -m.score)
         return SearchResult([m.to_wire() for m in found]).to_wire()

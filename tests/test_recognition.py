@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from matcher import features, recognize
+from matcher import features
 from matcher.imaging import ImageRejected, decode_gray
-from matcher.index import ChannelIndex
+from matcher.recognition import ChannelIndex
 from shared.codes import ResultCode
 from shared.imageformat import ImageFormat, dimensions, sniff
 from tests.images import encode, flat, photo_of, target
@@ -23,7 +23,7 @@ def _features(data: bytes, query: bool = False) -> features.Features:
 
 @pytest.fixture(scope="module")
 def index() -> ChannelIndex:
-    idx = ChannelIndex(128)
+    idx = ChannelIndex()
     for image_id, name in enumerate(CATALOG):
         idx.add(image_id, _features(target(name)))
     return idx
@@ -33,7 +33,7 @@ def index() -> ChannelIndex:
 def test_target_is_found_in_a_warped_blurred_occluded_photo(index: ChannelIndex,
                                                             seed: int) -> None:
     photo, corners = photo_of("pub.home.0", seed=seed, angle=40, blur=1.5, occlusion=0.2)
-    found = recognize.search(index, _features(photo, query=True))
+    found = index.search(_features(photo, query=True))
     assert found and found[0].image_id == CATALOG.index("pub.home.0")
     # the outline an AR client draws lands on the target
     assert np.abs(found[0].corners - corners).max() < 4.0
@@ -42,18 +42,18 @@ def test_target_is_found_in_a_warped_blurred_occluded_photo(index: ChannelIndex,
 def test_photo_of_something_else_is_not_matched(index: ChannelIndex) -> None:
     for name in ("pub.messi5.0", "pub.notes.0", "pub.chicky_512.0"):
         photo, _ = photo_of(name)
-        assert recognize.search(index, _features(photo, query=True)) == []
+        assert index.search(_features(photo, query=True)) == []
 
 
 def test_removed_target_is_not_found_and_others_still_are(index: ChannelIndex) -> None:
-    idx = ChannelIndex(128)
+    idx = ChannelIndex()
     for image_id, name in enumerate(CATALOG[:3]):
         idx.add(image_id, _features(target(name)))
     idx.remove(0)
-    assert recognize.search(idx, _features(photo_of(CATALOG[0])[0], query=True)) == []
+    assert idx.search(_features(photo_of(CATALOG[0])[0], query=True)) == []
     idx.add(9, _features(target(CATALOG[0])))  # reuses the freed slots
-    assert recognize.search(idx, _features(photo_of(CATALOG[0])[0], query=True))[0].image_id == 9
-    assert recognize.search(idx, _features(photo_of(CATALOG[1])[0], query=True))[0].image_id == 1
+    assert idx.search(_features(photo_of(CATALOG[0])[0], query=True))[0].image_id == 9
+    assert idx.search(_features(photo_of(CATALOG[1])[0], query=True))[0].image_id == 1
 
 
 def test_features_survive_their_stored_form() -> None:
