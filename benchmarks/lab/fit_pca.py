@@ -4,14 +4,8 @@
 multi-scale SIFT of each + query-side SIFT of one synthetic camera view per level (synth.py,
 seed 4242).  Output: a (d+1,128) float32 array: row 0 mean, rows 1..d projection (optionally
 whitened by eigval**-alpha/2).  Usage (shipped file): fit_pca.py --dims 32 --alpha 0 --ship  (needs data/train_d and data/bg, see README in REPORT.md)"""
-import argparse
-import glob
-import os
-import sys
-
-import cv2
-import numpy as np
-
+import argparse, glob, os, sys
+import cv2, numpy as np
 LAB = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, LAB)
 import recognition as R  # noqa
