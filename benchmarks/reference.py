@@ -88,6 +88,8 @@ def run(catalog: list[Path], queries: list[Path], processes: int
         ) -> tuple[dict[str, str], list[float]]:
     """(answer per query stem, seconds per query) using ``processes`` worker processes."""
     sides = {p.stem: sift(p) for p in catalog}
-    with multiprocessing.get_context("fork").Pool(processes, _init, (sides,)) as pool:
+    # spawn, not fork: the caller has run threads (aiohttp, OpenCV), and a forked child can
+    # inherit one of their locks held and hang.
+    with multiprocessing.get_context("spawn").Pool(processes, _init, (sides,)) as pool:
         results = pool.map(_answer, queries, chunksize=1)
     return {q: a for q, a, _ in results}, [s for _, _, s in results]
