@@ -63,10 +63,13 @@ class Matcher:
         """Rebuild this shard's indexes from Postgres; returns the number of images."""
         loaded = 0
         async for batch in shard_images(self.pool, self.shard, self.settings.shards):
-            current = [s for s in batch if s.feature_version == features.FEATURE_VERSION]
-            for stale in set(batch) - set(current):
-                log.warning("image %d has features of version %d; re-add it to index it",
-                            stale.image_id, stale.feature_version)
+            current = []
+            for stored in batch:
+                if stored.feature_version == features.FEATURE_VERSION:
+                    current.append(stored)
+                else:
+                    log.warning("image %d has features of version %d; re-add it to index it",
+                                stored.image_id, stored.feature_version)
             decoded = await self._cpu(lambda b: [features.decode(s.features) for s in b], current)
             for stored, f in zip(current, decoded, strict=True):
                 await self._cpu(self._index(stored.channel_id, f.desc.shape[1]).add,

@@ -31,8 +31,8 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=10_000)
     # How long the gateway waits for the matchers on one request before answering 20015.
     job_timeout: float = Field(5.0, gt=0)
-    # How often arq workers look for new jobs and the gateway for results, in seconds. arq's
-    # default of 0.5 s would dominate a tens-of-milliseconds answer.
+    # How often matcher workers look for new jobs, in seconds (replies need no polling: the
+    # gateway blocks on them). arq's default of 0.5 s would dominate the answer.
     poll_delay: float = Field(0.003, gt=0)
     # Threads a matcher process uses for decoding, feature extraction, search and verification.
     matcher_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -27,16 +27,23 @@ from tests.api import Api
 SHARDS = 2
 
 
-@pytest.fixture(scope="session")
-def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Postgres server: the configured one, or an embedded one for this session."""
-    configured = os.environ.get("CLOUDRECO_DATABASE_URL")
+def _server(variable: str, start: Callable[[], tuple[str, Callable[[], None]]]
+            ) -> Iterator[str]:
+    """The server ``variable`` names, or one ``start`` runs for the session."""
+    configured = os.environ.get(variable)
     if configured:
         yield configured
         return
-    uri, stop = start_postgres(tmp_path_factory.mktemp("pg") / "data")
-    yield uri
+    url, stop = start()
+    yield url
     stop()
+
+
+@pytest.fixture(scope="session")
+def server_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Postgres server: the configured one, or an embedded one for this session."""
+    yield from _server("CLOUDRECO_DATABASE_URL",
+                       lambda: start_postgres(tmp_path_factory.mktemp("pg") / "data"))
 
 
 @pytest.fixture(scope="session")
@@ -66,13 +73,9 @@ def _with_database(dsn: str, name: str) -> str:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    configured = os.environ.get("CLOUDRECO_REDIS_URL")
-    if configured:
-        yield configured
-        return
-    url, stop = start_redis(tmp_path_factory.mktemp("redis"))
-    yield url
-    stop()
+    """A Redis server: the configured one, or an embedded one for this session."""
+    yield from _server("CLOUDRECO_REDIS_URL",
+                       lambda: start_redis(tmp_path_factory.mktemp("redis")))
 
 
 @pytest.fixture
