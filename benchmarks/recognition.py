@@ -289,7 +289,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--distractors", type=int, default=0)
-    p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--shards", type=int, default=1, help="matcher shards (the stack's default)")
     p.add_argument("--reference-sample", type=int, default=145,
                    help="queries for the exhaustive reference (0: skip it)")
     p.add_argument("--no-report", action="store_true", help="print only, leave BENCHMARKS.md")

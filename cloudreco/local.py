@@ -21,7 +21,7 @@ class LocalStack:
     """``cloudreco run`` with its own data directory and port, isolated from any
     ``CLOUDRECO_*`` variables of the calling environment except those given."""
 
-    def __init__(self, data_dir: Path, *, shards: int = 2, **env: str) -> None:
+    def __init__(self, data_dir: Path, *, shards: int = 1, **env: str) -> None:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("CLOUDRECO_") and k != "XDG_RUNTIME_DIR"}

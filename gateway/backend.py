@@ -19,6 +19,7 @@ from arq.connections import ArqRedis
 from gateway.replies import ApiError
 from shared.codes import ResultCode
 from shared.jobs import (
+    DOORBELL_DEPTH,
     EXTRACT_QUEUE,
     AddImage,
     AddResult,
@@ -30,6 +31,7 @@ from shared.jobs import (
     Reply,
     Search,
     SearchResult,
+    doorbell_key,
     health_key,
     reply_key,
     shard_queue,
@@ -51,24 +53,29 @@ class Backend:
         """The shard a new image goes to: a stable hash, so load spreads evenly."""
         return zlib.crc32(f"{channel_id}/{identifier}".encode()) % self.settings.shards
 
-    async def extract(self, image: bytes) -> ExtractResult:
+    async def find(self, image: bytes, channel_ids: list[int]) -> tuple[ExtractResult,
+                                                                        list[Found]]:
+        """A photo's level and its matches in ``channel_ids`` from every shard, best first.
+
+        Whichever matcher is free extracts the features and searches its own shard in the
+        same job; only the other shards (none, with one shard) get a second job. Any shard
+        failing fails the whole search.
+        """
         deadline = time.monotonic() + self.settings.job_timeout
         raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY,
-                               ExtractQuery(image).to_wire(), deadline,
+                               ExtractQuery(image, channel_ids).to_wire(), deadline,
                                alive=[health_key(EXTRACT_QUEUE, s)
                                       for s in range(self.settings.shards)])
-        return ExtractResult.from_wire(raw)
-
-    async def search(self, channel_ids: list[int], features: bytes) -> list[Found]:
-        """Matches from every shard, best first; any shard failing fails the whole search."""
-        deadline = time.monotonic() + self.settings.job_timeout
-        payload = Search(channel_ids, features).to_wire()
+        extracted = ExtractResult.from_wire(raw)
+        if extracted.code != ResultCode.SUCCESS or not channel_ids:
+            return extracted, []
+        payload = Search(channel_ids, extracted.features).to_wire()
         answers = await asyncio.gather(*(
             self._call(shard_queue(s), JobName.SEARCH, payload, deadline)
-            for s in range(self.settings.shards)
+            for s in range(self.settings.shards) if s != extracted.shard
         ))
-        found = [m for a in answers for m in SearchResult.from_wire(a).found()]
-        return sorted(found, key=lambda m: -m.score)
+        found = extracted.found() + [m for a in answers for m in SearchResult.from_wire(a).found()]
+        return extracted, sorted(found, key=lambda m: -m.score)
 
     async def add(self, job: AddImage) -> AddResult:
         deadline = time.monotonic() + self.settings.job_timeout
@@ -99,6 +106,14 @@ class Backend:
             found = await pipe.execute()
         return [bool(n) for n in found]
 
+    async def _ring(self, queue: str) -> None:
+        """Wake an idle worker of ``queue`` (see ``doorbell_key``)."""
+        bell = doorbell_key(queue)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(bell, b"")
+            pipe.ltrim(bell, -DOORBELL_DEPTH, -1)
+            await pipe.execute()
+
     async def _call(self, queue: str, name: JobName, payload: dict[str, Any], deadline: float,
                     *, expires: bool = True, alive: list[str] | None = None) -> Any:
         """Run a job on ``queue`` and return its result, or raise 20015. Refused at once when
@@ -113,6 +128,7 @@ class Backend:
                                            _expires=remaining if expires else None)
         if job is None:
             raise ApiError(ResultCode.SYSTEM_BUSY)
+        await self._ring(queue)
         try:
             # Redis 6+ takes a fractional timeout; redis-py's hints say int.
             wait = cast(int, max(0.01, deadline - time.monotonic()))

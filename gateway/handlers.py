@@ -136,13 +136,12 @@ async def find_image(request: web.Request) -> web.Response:
     channels = ([await _channel(db, name, user_id)] if name
                 else await catalog.user_channels(db, user_id))
     image = form.required_image()
-    extracted = await backend.extract(image)
+    extracted, found = await backend.find(image, [c.id for c in channels])
     if extracted.code != ResultCode.SUCCESS:
         raise ApiError(ResultCode(extracted.code))
     level = None if name else extracted.level  # the seed answers level only without channel
-    if not channels:
+    if not found:
         return reply(level=level)
-    found = await backend.search([c.id for c in channels], extracted.features)
     allowed = {c.id for c in channels}
     rows = await catalog.images_by_id(db, [m.image_id for m in found])
     for match in found:

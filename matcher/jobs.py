@@ -83,16 +83,21 @@ class Matcher:
         return extract(decode_gray(image, max_pixels=self.settings.max_image_pixels))
 
     async def extract_query(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:
-        """Features and level of a query photo, for the shards to search."""
+        """Features and level of a query photo, and its matches in this shard's channels."""
         job = ExtractQuery.from_wire(payload)
         try:
-            f = await self._cpu(self._extract, job.image, features.extract_query)
+            return await self._cpu(self._extract_query, job)
         except ImageRejected as e:
             return ExtractResult(e.code).to_wire()
+
+    def _extract_query(self, job: ExtractQuery) -> dict[str, Any]:
+        f = self._extract(job.image, features.extract_query)
         level = features.rate_query(f)
         if level == 0:
             return ExtractResult(ResultCode.FEATURES_INSUFFICIENT).to_wire()
-        return ExtractResult(ResultCode.SUCCESS, level, features.encode(f)).to_wire()
+        found = self._find(f, job.channel_ids)
+        return ExtractResult(ResultCode.SUCCESS, level, features.encode(f), self.shard,
+                             [m.to_wire() for m in found]).to_wire()
 
     async def add_image(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:
         """Extract, rate, store and index a target; findable as soon as this returns 0."""
@@ -128,16 +133,15 @@ class Matcher:
     async def search(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:
         """Verified matches of a query's features in the named channels on this shard."""
         job = Search.from_wire(payload)
-        return await self._cpu(self._search, job)
+        found = await self._cpu(self._find, features.decode(job.features), job.channel_ids)
+        return SearchResult([m.to_wire() for m in found]).to_wire()
 
-    def _search(self, job: Search) -> dict[str, Any]:
-        q = features.decode(job.features)
+    def _find(self, q: Features, channel_ids: list[int]) -> list[Found]:
         found = []
-        for channel_id in job.channel_ids:
+        for channel_id in channel_ids:
             index = self.indexes.get(channel_id)
             if index is None or index.dim != q.desc.shape[1]:
                 continue
-            for m in index.search(q):
+            for m in index.search(q, threads=self.settings.query_threads):
                 found.append(Found(m.image_id, channel_id, m.score, m.corners.tolist()))
-        found.sort(key=lambda m: -m.score)
-        return SearchResult([m.to_wire() for m in found]).to_wire()
+        return found

@@ -462,12 +462,15 @@ class ChannelIndex:
         self._slot_img[ent[0]] = -1
 
     def search(
-        self, q: Features, limit: int = 3, debug: dict[str, Any] | None = None
+        self, q: Features, limit: int = 3, debug: dict[str, Any] | None = None, threads: int = 1
     ) -> list[Match]:
+        """The verified matches of ``q``, best first; ``threads`` share the index lookup."""
         with self._lock:
-            return self._search(q, limit, debug)
+            return self._search(q, limit, debug, threads)
 
-    def _search(self, q: Features, limit: int, debug: dict[str, Any] | None) -> list[Match]:
+    def _search(
+        self, q: Features, limit: int, debug: dict[str, Any] | None, threads: int
+    ) -> list[Match]:
         cfg = self.cfg
         nv = self.n_vectors
         if nv == 0 or len(q.desc) == 0:
@@ -475,12 +478,12 @@ class ChannelIndex:
         k = min(cfg.k, nv)
         self._ix.set_ef(max(cfg.ef, k))
         try:
-            labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=1)
+            labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
         except RuntimeError:
             # hnswlib raises when it finds fewer than k live elements (many deleted ones nearby)
             self._ix.set_ef(max(4 * cfg.ef, 4 * k))
             try:
-                labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=1)
+                labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
             except RuntimeError:
                 return []
         labels = labels.astype(np.int64)

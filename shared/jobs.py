@@ -11,7 +11,7 @@ from typing import Any, Self
 
 import msgpack
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2  # 2: extract_query searches the extracting shard too
 EXTRACT_QUEUE = "cloudreco:extract"
 
 
@@ -51,14 +51,11 @@ class Wire:
 
 @dataclasses.dataclass(frozen=True)
 class ExtractQuery(Wire):
+    """A query photo, for whichever matcher is free: it extracts the features and searches
+    its own shard's ``channel_ids``, so the other shards only get the features."""
+
     image: bytes
-
-
-@dataclasses.dataclass(frozen=True)
-class ExtractResult(Wire):
-    code: int
-    level: int = 0
-    features: bytes = b""
+    channel_ids: list[int] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,10 +102,35 @@ class SearchResult(Wire):
         return [Found.from_wire(m) for m in self.matches]
 
 
+@dataclasses.dataclass(frozen=True)
+class ExtractResult(Wire):
+    """The photo's level and features, and the matches in the extracting ``shard``."""
+
+    code: int
+    level: int = 0
+    features: bytes = b""
+    shard: int = -1
+    matches: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def found(self) -> list[Found]:
+        return [Found.from_wire(m) for m in self.matches]
+
+
 def reply_key(job_id: str) -> str:
     """The list a job's reply is pushed to. The gateway blocks on it (BLPOP) instead of
     polling arq for results: it wakes the moment the reply lands."""
     return f"cloudreco:reply:{job_id}"
+
+
+def doorbell_key(queue: str) -> str:
+    """The list the gateway pushes to after enqueuing on ``queue``. Idle workers of the queue
+    block on it (BLPOP) instead of polling arq's queue on a timer: they wake the moment a job
+    lands, and an idle stack costs no CPU."""
+    return f"{queue}:doorbell"
+
+
+# Rings a doorbell keeps when nobody answers (a burst of jobs needs one ring to be noticed).
+DOORBELL_DEPTH = 64
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".cloudreco")
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
-    shards: int = Field(2, ge=1, le=1024)
+    # A shard uses every core of its machine; more shards spread a catalog over machines.
+    shards: int = Field(1, ge=1, le=1024)
     database_url: str | None = None
     redis_url: str | None = None
 
@@ -31,11 +32,16 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(40_000_000, ge=10_000)
     # How long the gateway waits for the matchers on one request before answering 20015.
     job_timeout: float = Field(5.0, gt=0)
-    # How often matcher workers look for new jobs, in seconds (replies need no polling: the
-    # gateway blocks on them). arq's default of 0.5 s would dominate the answer.
-    poll_delay: float = Field(0.003, gt=0)
+    # The longest an idle matcher worker waits on its queue's doorbell before looking at the
+    # queue anyway, in seconds. The gateway rings on every enqueue, so this bounds only jobs
+    # enqueued by something else (and how long a stopping matcher takes to notice).
+    # Below the health interval (1 s): the worker refreshes its health key between waits.
+    poll_delay: float = Field(0.25, gt=0, le=0.9)
     # Threads a matcher process uses for decoding, feature extraction, search and verification.
     matcher_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # Threads one query may use inside feature extraction (OpenCV) and the index lookup
+    # (hnswlib): a lone query uses every core.
+    query_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # Jobs one matcher worker runs at once; CPU work queues on its thread pool.
     matcher_jobs: int = Field(16, ge=1)
     log_level: str = "INFO"

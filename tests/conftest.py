@@ -79,9 +79,15 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def settings(database_url: str, redis_url: str, tmp_path: Path) -> Settings:
+def shard_count() -> int:
+    """Matcher shards of a test's stack; parametrize ``shard_count`` to change it."""
+    return SHARDS
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str, tmp_path: Path, shard_count: int) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
-                    shards=SHARDS, job_timeout=3.0, matcher_threads=2,
+                    shards=shard_count, job_timeout=3.0, matcher_threads=2,
                     max_image_bytes=2 * 1024 * 1024)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from shared.codes import ResultCode
 from tests.api import Api
@@ -14,6 +15,9 @@ from tests.images import flat, photo_of, target
 GARDEN, BABOON, FRUITS = "pub.building.0", "pub.home.0", "pub.fruits.0"
 
 
+# One shard extracts and searches in a single job; with more, the other shards search the
+# extracted features. Targets land on shards by hash, so with 2 both paths answer.
+@pytest.mark.parametrize("shard_count", [1, 2, 3])
 async def test_photo_of_a_target_answers_it_with_metadata_score_and_corners(api: Api) -> None:
     alice = await api.user("alice")
     await api.channel(alice, "posters")

@@ -44,7 +44,7 @@ def _matchers(stack: LocalStack) -> list[psutil.Process]:
 
 
 def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> None:
-    stack = LocalStack(tmp_path / "data")
+    stack = LocalStack(tmp_path / "data", shards=2)
     stack.start()
     try:
         secret = stack.cli("user", "create", "alice").strip().splitlines()[-1]
