@@ -66,6 +66,7 @@ class Run:
     answers: dict[str, str] = field(default_factory=dict)
     load_qps: float = 0.0
     rss_empty: int = 0
+    rss_catalog: int = 0  # after the catalog: the matcher is warm (thread pools, heaps)
     rss_full: int = 0
 
 
@@ -128,7 +129,12 @@ async def bench(stack: LocalStack, data: Path, extra: list[Path]) -> Run:
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = Client(session, stack.url, secret)
         run.rss_empty = stack.matcher_rss()
-        await add_all(client, catalog + extra, run)
+        await add_all(client, catalog, run)
+        run.rss_catalog = stack.matcher_rss()
+        add_seconds = run.add_seconds
+        if extra:
+            await add_all(client, extra, run)
+        run.add_seconds += add_seconds
         run.rss_full = stack.matcher_rss()
         await find_all(client, queries, run)
         await load(client, queries, run)
@@ -200,8 +206,11 @@ def summarise(run: Run, data: Path, extra: int) -> dict[str, Any]:
         "throughput_qps": run.load_qps,
         "add_per_second": added / run.add_seconds,
         "add_failed": dict(run.add_failed),
-        "matcher_rss_mib": (run.rss_empty / 2**20, run.rss_full / 2**20),
+        "matcher_rss_mib": (run.rss_empty / 2**20, run.rss_catalog / 2**20,
+                            run.rss_full / 2**20),
         "bytes_per_image": (run.rss_full - run.rss_empty) / max(1, added),
+        # the cost of one more image in a warm matcher: growth over the distractors only
+        "bytes_per_distractor": ((run.rss_full - run.rss_catalog) / extra) if extra else None,
     }
 
 
@@ -250,7 +259,10 @@ def markdown(s: dict[str, Any], command: str) -> str:
     fp, neg = s["false_positives"]
     wrong, pos = s["wrong_identifier"]
     lat = s["latency_ms"]
-    empty, full = s["matcher_rss_mib"]
+    empty, warm, full = s["matcher_rss_mib"]
+    per_distractor = ("" if s["bytes_per_distractor"] is None else
+                      f"; {s['bytes_per_distractor'] / 1024:.1f} KiB per distractor from "
+                      f"{warm:.0f} MiB after the catalog")
     return "\n".join([
         f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}: `{command}`",
         "",
@@ -268,7 +280,7 @@ def markdown(s: dict[str, Any], command: str) -> str:
         f"| AddImage rate, {ADD_CLIENTS} clients | {s['add_per_second']:.1f} /s "
         f"(refused: {s['add_failed'] or 'none'}) |",
         f"| matcher RSS empty -> full | {empty:.0f} MiB -> {full:.0f} MiB "
-        f"({s['bytes_per_image'] / 1024:.1f} KiB per image) |",
+        f"({s['bytes_per_image'] / 1024:.1f} KiB per image{per_distractor}) |",
         "",
     ])
 

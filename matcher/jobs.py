@@ -18,6 +18,7 @@ from matcher import features
 from matcher.catalog import NewImage, delete_image, insert_image, shard_images
 from matcher.features import Features
 from matcher.imaging import Gray, ImageRejected, decode_gray
+from matcher.memory import release_freed_memory
 from matcher.recognition import ChannelIndex
 from shared.codes import ResultCode
 from shared.jobs import (
@@ -75,6 +76,7 @@ class Matcher:
                 await self._cpu(self._index(stored.channel_id, f.desc.shape[1]).add,
                                 stored.image_id, f)
             loaded += len(current)
+        await self._cpu(release_freed_memory)
         log.info("shard %d: %d images in %d channels", self.shard, loaded, len(self.indexes))
         return loaded
 
@@ -119,6 +121,7 @@ class Matcher:
         except BaseException:
             await delete_image(self.pool, image_id)  # all or nothing: no unindexed row
             raise
+        await self._cpu(release_freed_memory)
         return AddResult(ResultCode.SUCCESS, level, image_id).to_wire()
 
     async def remove_image(self, ctx: Ctx, payload: dict[str, Any]) -> bool:
