@@ -95,6 +95,14 @@ class Config:
 CFG = Config()
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _PCA: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+_RAW = False  # set_pca(None, None): lab experiments on raw 128-d RootSIFT
+
+
+def _pca() -> tuple[NDArray[np.float32], NDArray[np.float32]] | None:
+    """The projection in use. A missing pca.npy raises: never a silent 128-d index."""
+    if _RAW:
+        return None
+    return _PCA if _PCA is not None else load_pca()
 
 
 def load_pca(path: str | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
@@ -108,7 +116,8 @@ def load_pca(path: str | None = None) -> tuple[NDArray[np.float32], NDArray[np.f
 
 def set_pca(mean: NDArray[np.float32] | None, proj: NDArray[np.float32] | None) -> None:
     """Used by the fitting/benchmark scripts: proj is (128, d); None/None means raw RootSIFT."""
-    global _PCA
+    global _PCA, _RAW
+    _RAW = mean is None or proj is None
     _PCA = (
         None if mean is None or proj is None else (mean.astype(np.float32), proj.astype(np.float32))
     )
@@ -152,10 +161,9 @@ def root_sift(d: NDArray[np.float32]) -> NDArray[np.float32]:
 def project(d128: NDArray[np.float32]) -> NDArray[np.float32]:
     """RootSIFT -> PCA -> L2 normalised."""
     r = root_sift(d128)
-    if _PCA is None and os.path.exists(os.path.join(_HERE, "pca.npy")):
-        load_pca()
-    if _PCA is not None:
-        mean, proj = _PCA
+    pca = _pca()
+    if pca is not None:
+        mean, proj = pca
         r = ((r - mean) @ proj).astype(np.float32)
     r /= np.linalg.norm(r, axis=1, keepdims=True) + 1e-7
     return np.ascontiguousarray(r, dtype=np.float32)
@@ -325,9 +333,8 @@ def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None) -> Feature
 
 
 def _dim() -> int:
-    if _PCA is None and os.path.exists(os.path.join(_HERE, "pca.npy")):
-        load_pca()
-    return 128 if _PCA is None else _PCA[1].shape[1]
+    pca = _pca()
+    return 128 if pca is None else pca[1].shape[1]
 
 
 LEVEL_EDGES = (2.0, 6.0, 14.0, 26.0, 42.0)  # expected matches per synthetic view -> level 1..5

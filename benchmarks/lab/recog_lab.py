@@ -1,0 +1,635 @@
+"""Image cloud-recognition core: local features, a per-channel hnswlib index, voting and
+geometric verification.
+
+Self-contained (numpy, cv2, hnswlib).  The PCA projection that turns 128-d RootSIFT into the
+indexed descriptors ships next to this file as ``pca.npy`` and is reproduced by
+``fit_pca.py`` (fitted on make_bench distractors and synthetic views of them only).
+
+Pipeline
+--------
+target (AddImage):  SIFT on the target resized to a few "as seen in a photo" sizes, RootSIFT,
+                    PCA, then a fixed budget of descriptors spread over the image and over the
+                    scales (so a target costs a bounded number of index entries).
+query (photo):      SIFT on the photo downscaled by ``query_scale``, RootSIFT, PCA.
+search:             knn in one hnswlib index per channel -> votes per image ->
+                    one-to-one correspondences of the best candidates -> homography
+                    (USAC_MAGSAC) -> plausibility checks of the projected outline.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import hnswlib
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "CFG",
+    "ChannelIndex",
+    "Config",
+    "Features",
+    "Match",
+    "extract_query",
+    "extract_target",
+    "load_pca",
+    "rate_level",
+]
+
+
+@dataclass(frozen=True)
+class Config:
+    # --- target side
+    target_max_side: int = 800  # targets are first brought to at most this size
+    target_sizes: tuple[int, ...] = (200, 130)  # max side of the target at each scale
+    target_budget: int = 92  # descriptors indexed per target
+    target_grid: int = 4  # spreading grid (cells per side) per scale
+    target_sift_contrast: float = 0.02
+    pool_per_scale: int = 300  # candidates per scale before selection
+    n_views: int = 8  # synthetic views of the target used to rank candidates
+    view_seed: int = 1234
+    view_sides: tuple[float, float] = (60.0, 200.0)  # target's max side in a view (px)
+    view_tilt: float = 0.08
+    view_blur: tuple[float, float] = (0.3, 1.1)
+    view_noise: tuple[float, float] = (1.0, 4.0)
+    view_tol: float = 3.0  # px in the view
+    spread_gamma: float = 0.5  # credit lost per rank within a grid cell
+    min_credit: float = 0.0
+    # --- query side
+    query_scale: float = 0.5
+    query_features: int = 800
+    query_sift_contrast: float = 0.02
+    # --- index
+    M: int = 8
+    ef_construction: int = 60
+    ef: int = 48
+    k: int = 8
+    # --- voting
+    max_dist: float = 0.60  # squared-L2 bound on normalised descriptors
+    ratio: float = 0.90  # d(best of this image) / d(best of another image)
+    candidates: int = 10
+    vote_mode: str = "soft"  # "ratio": 1 / 0.25 by ratio test; "soft": 1 - d/d_k
+    min_votes: float = 3.0
+    # --- verification
+    method: str = "magsac"  # or "ransac"
+    reproj: float = 6.0  # px in the query photo
+    min_inliers: int = 8
+    min_inlier_ratio: float = 0.0
+    min_area: float = 0.004  # projected outline area / photo area
+    max_area: float = 9.0
+    max_side_ratio: float = 6.0  # opposite sides of projected outline
+    min_hull: float = 0.02  # hull of inliers in the target / target area
+    rematch: bool = False  # re-match the query against each candidate's own descriptors
+    rematch_ratio: float = 0.85  # Lowe ratio within the candidate image
+    rematch_maxdist: float = 0.8  # squared L2 bound (normalised descriptors)
+    rematch_fallback: bool = True  # rematch only candidates that failed the knn-based check
+    rematch_min_inliers: int = 10
+    rematch_min_ratio: float = 0.3  # inliers / putative matches after rematch
+    rematch_top: int = 3  # fallback only for the first N candidates by votes
+    # --- rarity (idf-like) vote weighting: each indexed vector keeps a uint8 count of the other
+    # images' vectors within idf_radius of it (its "density"); a vote through a vector is divided
+    # by (1 + idf * density).  0 disables it (the counts are then not maintained).
+    idf: float = 0.0
+    idf_radius: float = 0.25  # squared L2 on normalised descriptors
+    idf_k: int = 16  # neighbours looked at when a vector is added
+
+
+CFG = Config()
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_PCA: tuple[NDArray[np.float32], NDArray[np.float32]] | None = None
+
+
+def load_pca(path: str | None = None) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+    """pca.npy holds a (d+1, 128) float32 array: row 0 the mean, rows 1..d the projection."""
+    global _PCA
+    if path is not None or _PCA is None:
+        a = np.load(path or os.path.join(_HERE, "pca.npy")).astype(np.float32)
+        _PCA = (a[0].copy(), np.ascontiguousarray(a[1:].T))
+    return _PCA
+
+
+def set_pca(mean: NDArray[np.float32] | None, proj: NDArray[np.float32] | None) -> None:
+    """Used by the fitting/benchmark scripts: proj is (128, d); None/None means raw RootSIFT."""
+    global _PCA
+    _PCA = (
+        None if mean is None or proj is None else (mean.astype(np.float32), proj.astype(np.float32))
+    )
+
+
+@dataclass(frozen=True)
+class Features:
+    xy: NDArray[np.float32]  # (n,2) in the ORIGINAL image's pixel coordinates
+    desc: NDArray[np.float32]  # (n,d)
+    width: int
+    height: int
+    scale: NDArray[np.int8] | None = field(default=None, compare=False)  # target: scale index
+    credit: NDArray[np.float32] | None = field(default=None, compare=False)  # target: views matched
+    n_views: int = 0  # target: views made
+
+
+@dataclass(frozen=True)
+class Match:
+    image_id: int
+    score: float
+    corners: NDArray[np.float32]  # (4,2)
+
+
+_tls = threading.local()
+
+
+def _sift(contrast: float) -> cv2.SIFT:
+    key = f"sift{contrast}"
+    s = getattr(_tls, key, None)
+    if s is None:
+        s = cv2.SIFT_create(nfeatures=0, contrastThreshold=contrast)  # type: ignore[attr-defined]
+        setattr(_tls, key, s)
+    return s  # type: ignore[no-any-return]
+
+
+def root_sift(d: NDArray[np.float32]) -> NDArray[np.float32]:
+    d = d / (np.abs(d).sum(1, keepdims=True) + 1e-7)
+    return np.sqrt(d).astype(np.float32)
+
+
+def project(d128: NDArray[np.float32]) -> NDArray[np.float32]:
+    """RootSIFT -> PCA -> L2 normalised."""
+    r = root_sift(d128)
+    if _PCA is None and os.path.exists(os.path.join(_HERE, "pca.npy")):
+        load_pca()
+    if _PCA is not None:
+        mean, proj = _PCA
+        r = ((r - mean) @ proj).astype(np.float32)
+    r /= np.linalg.norm(r, axis=1, keepdims=True) + 1e-7
+    return np.ascontiguousarray(r, dtype=np.float32)
+
+
+def _detect(
+    gray: NDArray[np.uint8], contrast: float, nmax: int = 0
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+    kps, d = _sift(contrast).detectAndCompute(gray, None)
+    if d is None or len(kps) == 0:
+        z = np.zeros((0, 2), np.float32)
+        return z, np.zeros((0, 128), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
+    xy = np.array([k.pt for k in kps], np.float32)
+    resp = np.array([k.response for k in kps], np.float32)
+    size = np.array([k.size for k in kps], np.float32)
+    if nmax and len(kps) > nmax:
+        o = np.argsort(-resp, kind="stable")[:nmax]
+        xy, d, resp, size = xy[o], d[o], resp[o], size[o]
+    return xy, d.astype(np.float32), resp, size
+
+
+def _spread(
+    xy: NDArray[np.float32], resp: NDArray[np.float32], w: int, h: int, n: int, grid: int
+) -> NDArray[np.int64]:
+    """Pick n indices, strongest first, round-robin over grid cells so they cover the image."""
+    if len(xy) <= n:
+        return np.argsort(-resp, kind="stable")
+    cx = np.clip((xy[:, 0] * grid / max(w, 1)).astype(int), 0, grid - 1)
+    cy = np.clip((xy[:, 1] * grid / max(h, 1)).astype(int), 0, grid - 1)
+    cell = cy * grid + cx
+    order = np.lexsort((-resp, cell))  # by cell, strongest first within
+    cs = cell[order]
+    start = np.searchsorted(cs, np.arange(grid * grid))
+    rank = np.arange(len(order)) - start[cs]  # rank within its cell
+    o2 = np.lexsort((-resp[order], rank))  # all rank-0, then rank-1, ...
+    return order[o2][:n]
+
+
+def _target_candidates(
+    gray: NDArray[np.uint8], cfg: Config
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int8], NDArray[np.float32]]:
+    """All candidate features of a target, in priority order: (xy original px, raw 128-d SIFT,
+    scale index, credit).  Priority comes from synthetic views of the target itself: a feature
+    is credited each time a view's feature at the same place has it as nearest neighbour."""
+    H0, W0 = gray.shape[:2]
+    xs, ds, ss, rs = [], [], [], []
+    for si, side in enumerate(cfg.target_sizes):
+        s = min(1.0, side / max(H0, W0))
+        im = (
+            gray
+            if s >= 1.0
+            else np.asarray(
+                cv2.resize(
+                    gray,
+                    (max(1, round(W0 * s)), max(1, round(H0 * s))),
+                    interpolation=cv2.INTER_AREA,
+                ),
+                np.uint8,
+            )
+        )
+        xy, d, resp, size = _detect(im, cfg.target_sift_contrast)
+        sel = _spread(xy, resp, im.shape[1], im.shape[0], cfg.pool_per_scale, cfg.target_grid)
+        xs.append(xy[sel] / s)
+        ds.append(d[sel])
+        ss.append(np.full(len(sel), si, np.int8))
+        rs.append(resp[sel])
+    xy = np.concatenate(xs).astype(np.float32)
+    d128 = np.concatenate(ds).astype(np.float32)
+    sc = np.concatenate(ss)
+    resp = np.concatenate(rs)
+    n = len(xy)
+    if n == 0:
+        return xy, d128, sc, resp
+    credit = np.zeros(n, np.float32)
+    if cfg.n_views > 0:
+        pd = project(d128)
+        rng = np.random.default_rng(cfg.view_seed)
+        fill = int(np.median(gray))
+        for v in range(cfg.n_views):
+            vside = float(np.exp(rng.uniform(np.log(cfg.view_sides[0]), np.log(cfg.view_sides[1]))))
+            k = vside / max(H0, W0)
+            a = rng.uniform(-np.pi, np.pi)
+            src = np.array([[0, 0], [W0, 0], [W0, H0], [0, H0]], np.float32)
+            c = (src - np.array([W0 / 2, H0 / 2])) * k
+            c = c @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]]).T
+            c += rng.uniform(-cfg.view_tilt, cfg.view_tilt, (4, 2)) * vside
+            c -= c.min(0) - 6
+            vw, vh = int(np.ceil(c[:, 0].max() + 6)), int(np.ceil(c[:, 1].max() + 6))
+            Hm = cv2.getPerspectiveTransform(src, c.astype(np.float32))
+            Hfull = Hm
+            if k < 0.5:  # pre-shrink to limit aliasing and cost
+                pre = cv2.resize(gray, None, fx=2 * k, fy=2 * k, interpolation=cv2.INTER_AREA)
+                Hm = Hm @ np.diag([1 / (2 * k), 1 / (2 * k), 1.0])
+                srcim = pre
+            else:
+                srcim = gray
+            fv = np.asarray(
+                cv2.warpPerspective(srcim, Hm, (vw, vh), flags=cv2.INTER_LINEAR, borderValue=fill),
+                np.float32,
+            )
+            fv = np.asarray(cv2.GaussianBlur(fv, (0, 0), rng.uniform(*cfg.view_blur)), np.float32)
+            fv += rng.normal(0, rng.uniform(*cfg.view_noise), fv.shape).astype(np.float32)
+            vim = np.clip(fv, 0, 255).astype(np.uint8)
+            vxy, vd, _, _ = _detect(vim, cfg.query_sift_contrast)
+            if len(vxy) == 0:
+                continue
+            vp = project(vd)
+            # nearest candidate of each view feature
+            dist = 2.0 - 2.0 * (vp @ pd.T)
+            nn = np.argmin(dist, 1)
+            proj = cv2.perspectiveTransform(xy[nn][None].astype(np.float64), Hfull)[0]
+            good = np.linalg.norm(proj - vxy, axis=1) <= cfg.view_tol
+            np.add.at(credit, nn[good], 1.0)
+    # priority: credit (then response), softly spread over a grid
+    g = cfg.target_grid
+    cell = np.clip((xy[:, 1] * g / H0).astype(int), 0, g - 1) * g + np.clip(
+        (xy[:, 0] * g / W0).astype(int), 0, g - 1
+    )
+    key = credit + 1e-3 * resp / (resp.max() + 1e-9)
+    order = np.lexsort((-key, cell))
+    rank = np.empty(n, np.float32)
+    cs = cell[order]
+    start = np.searchsorted(cs, np.arange(g * g))
+    rank[order] = np.arange(n) - start[cs]
+    prio = key - cfg.spread_gamma * rank
+    o = np.argsort(-prio, kind="stable")
+    return xy[o], d128[o], sc[o], credit[o]
+
+
+def extract_target(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
+    cfg = cfg or CFG
+    H0, W0 = gray.shape[:2]
+    xy, d128, sc, credit = _target_candidates(gray, cfg)
+    n = cfg.target_budget
+    if cfg.min_credit > 0 and cfg.n_views > 0:
+        n = min(n, int((credit >= cfg.min_credit).sum()))
+    xy, d128, sc, credit = xy[:n], d128[:n], sc[:n], credit[:n]
+    return Features(
+        xy=xy,
+        desc=project(d128) if len(d128) else np.zeros((0, _dim()), np.float32),
+        width=W0,
+        height=H0,
+        scale=sc,
+        credit=credit,
+        n_views=cfg.n_views,
+    )
+
+
+def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
+    cfg = cfg or CFG
+    H0, W0 = gray.shape[:2]
+    s = cfg.query_scale
+    im = (
+        gray
+        if s == 1.0
+        else np.asarray(
+            cv2.resize(gray, (round(W0 * s), round(H0 * s)), interpolation=cv2.INTER_AREA), np.uint8
+        )
+    )
+    xy, d, resp, size = _detect(im, cfg.query_sift_contrast, cfg.query_features)
+    return Features(
+        xy=(xy / s).astype(np.float32),
+        desc=project(d) if len(d) else np.zeros((0, _dim()), np.float32),
+        width=W0,
+        height=H0,
+    )
+
+
+def _dim() -> int:
+    if _PCA is None and os.path.exists(os.path.join(_HERE, "pca.npy")):
+        load_pca()
+    return 128 if _PCA is None else _PCA[1].shape[1]
+
+
+LEVEL_EDGES = (2.0, 6.0, 14.0, 26.0, 42.0)  # expected matches per synthetic view -> level 1..5
+
+
+def rate_level(f: Features) -> int:
+    """0 = too poor to recognise (refuse), else 1..5 predicting recognisability.
+
+    The target side renders ``n_views`` small, rotated, blurred, noisy views of the target and
+    credits each indexed feature with the views in which it was re-found; the sum of credits per
+    view is the expected number of correct matches in a hard-ish photo, which is what the
+    verification needs (>= min_inliers).  Without credits (features from elsewhere) it falls back
+    on the count and spatial coverage of the features."""
+    n = len(f.xy)
+    if n < 12:
+        return 0
+    if f.credit is not None and f.n_views > 0:
+        e = float(f.credit.sum()) / f.n_views
+        if e < LEVEL_EDGES[0]:
+            return 0
+        return int(1 + np.searchsorted(np.array(LEVEL_EDGES[1:]), e, side="right"))
+    g = 4
+    cx = np.clip((f.xy[:, 0] * g / max(f.width, 1)).astype(int), 0, g - 1)
+    cy = np.clip((f.xy[:, 1] * g / max(f.height, 1)).astype(int), 0, g - 1)
+    cover = len(set((cy * g + cx).tolist())) / (g * g)
+    return int(np.clip(round(min(1.0, n / CFG.target_budget) * 2.5 + cover * 2.5), 1, 5))
+
+
+def _convex_ok(c: NDArray[np.float64], cfg: Config, W: int, H: int) -> bool:
+    if not np.all(np.isfinite(c)):
+        return False
+    cl = []
+    for i in range(4):
+        a, b, d = c[i], c[(i + 1) % 4], c[(i + 2) % 4]
+        cl.append((b[0] - a[0]) * (d[1] - b[1]) - (b[1] - a[1]) * (d[0] - b[0]))
+    cross = np.array(cl)
+    if not (np.all(cross > 0)):  # convex, and orientation preserved (no mirror)
+        return False
+    area = 0.5 * abs(
+        sum(c[i, 0] * c[(i + 1) % 4, 1] - c[(i + 1) % 4, 0] * c[i, 1] for i in range(4))
+    )
+    fa = W * H
+    if area < cfg.min_area * fa or area > cfg.max_area * fa:
+        return False
+    sides = np.linalg.norm(c - np.roll(c, -1, 0), axis=1)
+    if sides.min() <= 1e-3:
+        return False
+    if max(sides[0], sides[2]) / min(sides[0], sides[2]) > cfg.max_side_ratio:
+        return False
+    if max(sides[1], sides[3]) / min(sides[1], sides[3]) > cfg.max_side_ratio:
+        return False
+    return True
+
+
+class ChannelIndex:
+    """One channel's catalog in memory: an hnswlib index of target descriptors plus, per index
+    slot, the image it belongs to and the keypoint position (for verification)."""
+
+    def __init__(
+        self, dim: int | None = None, capacity: int = 1024, cfg: Config | None = None
+    ) -> None:
+        self.cfg = cfg or CFG
+        self.dim = dim or _dim()
+        self._cap = max(capacity, 16)
+        self._ix = hnswlib.Index(space="l2", dim=self.dim)
+        self._ix.init_index(
+            max_elements=self._cap,
+            M=self.cfg.M,
+            ef_construction=self.cfg.ef_construction,
+            random_seed=100,
+        )
+        self._ix.set_ef(self.cfg.ef)
+        self._slot_img = np.full(self._cap, -1, np.int64)
+        self._slot_xy = np.zeros((self._cap, 2), np.float32)
+        self._slot_dens = np.zeros(self._cap, np.uint8)  # rarity: see Config.idf
+        self._next = 0  # slots [0, _next) have been used once
+        self._free: list[int] = []  # deleted slots, to be reused
+        self._images: dict[int, tuple[NDArray[np.int64], int, int]] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def __contains__(self, image_id: int) -> bool:
+        return image_id in self._images
+
+    @property
+    def n_vectors(self) -> int:
+        return self._next - len(self._free)
+
+    def _grow(self, need: int) -> None:
+        if self._next + max(0, need - len(self._free)) <= self._cap:
+            return
+        # grow by a quarter: hnswlib keeps ~44 resident bytes per spare slot
+        new = max(int(self._cap * 1.25), self._next + need + 16)
+        self._ix.resize_index(new)
+        self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int64)])
+        self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.float32)])
+        self._slot_dens = np.concatenate([self._slot_dens, np.zeros(new - self._cap, np.uint8)])
+        self._cap = new
+
+    def add(self, image_id: int, f: Features) -> None:
+        with self._lock:
+            if image_id in self._images:
+                self._remove(image_id)
+            n = len(f.desc)
+            if n == 0:
+                self._images[image_id] = (np.zeros(0, np.int64), f.width, f.height)
+                return
+            self._grow(n)
+            reuse = min(n, len(self._free))
+            slots = [self._free.pop() for _ in range(reuse)] + list(
+                range(self._next, self._next + n - reuse)
+            )
+            self._next += n - reuse
+            sl = np.array(slots, np.int64)
+            # re-adding an existing (deleted) label updates it in place and unmarks it
+            self._ix.add_items(f.desc, sl, num_threads=1)
+            self._slot_img[sl] = image_id
+            self._slot_xy[sl] = f.xy
+            self._images[image_id] = (sl, f.width, f.height)
+            if self.cfg.idf > 0:
+                self._update_density(f.desc, sl)
+
+    def _update_density(self, desc: NDArray[np.float32], sl: NDArray[np.int64]) -> None:
+        """Count, for the new vectors, the other images' vectors within idf_radius (among their
+        idf_k nearest) and add one to each such neighbour's own count (saturating uint8)."""
+        nv = self.n_vectors
+        k = min(self.cfg.idf_k + 1, nv)
+        if k < 2:
+            return
+        self._ix.set_ef(max(self.cfg.ef, k))
+        try:
+            lab, dist = self._ix.knn_query(desc, k=k, num_threads=1)
+        except RuntimeError:
+            return
+        lab = lab.astype(np.int64)
+        img = self._slot_img[sl[0]]
+        near = (dist <= self.cfg.idf_radius) & (self._slot_img[lab] != img) & (self._slot_img[lab] >= 0)
+        cnt = near.sum(1)
+        self._slot_dens[sl] = np.minimum(cnt, 255).astype(np.uint8)
+        nb = lab[near]
+        if len(nb):
+            inc = np.bincount(nb, minlength=0)
+            u = np.nonzero(inc)[0]
+            self._slot_dens[u] = np.minimum(self._slot_dens[u].astype(np.int32) + inc[u], 255).astype(np.uint8)
+
+    def remove(self, image_id: int) -> None:
+        with self._lock:
+            self._remove(image_id)
+
+    def _remove(self, image_id: int) -> None:
+        ent = self._images.pop(image_id, None)
+        if ent is None:
+            return
+        for s in ent[0].tolist():
+            self._ix.mark_deleted(s)
+            self._free.append(s)
+        self._slot_img[ent[0]] = -1
+        self._slot_dens[ent[0]] = 0
+
+    def search(
+        self, q: Features, limit: int = 3, debug: dict[str, Any] | None = None, threads: int = 1
+    ) -> list[Match]:
+        """The verified matches of ``q``, best first; ``threads`` share the index lookup."""
+        with self._lock:
+            return self._search(q, limit, debug, threads)
+
+    def _search(
+        self, q: Features, limit: int, debug: dict[str, Any] | None, threads: int
+    ) -> list[Match]:
+        cfg = self.cfg
+        nv = self.n_vectors
+        if nv == 0 or len(q.desc) == 0:
+            return []
+        k = min(cfg.k, nv)
+        self._ix.set_ef(max(cfg.ef, k))
+        try:
+            labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
+        except RuntimeError:
+            # hnswlib raises when it finds fewer than k live elements (many deleted ones nearby)
+            self._ix.set_ef(max(4 * cfg.ef, 4 * k))
+            try:
+                labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
+            except RuntimeError:
+                return []
+        labels = labels.astype(np.int64)
+        imgs = self._slot_img[labels]  # (nq,k)
+        ok = (dists <= cfg.max_dist) & (imgs >= 0)
+        # first neighbour of each row from an image other than the row's best image
+        best_img = imgs[:, :1]
+        other = np.where(imgs != best_img, dists, np.inf).min(1)
+        # vote: each query descriptor votes once per image (its nearest entry of that image)
+        nq = len(q.desc)
+        rows = np.repeat(np.arange(nq), k)
+        fi, fl, fd, fm = imgs.ravel(), labels.ravel(), dists.ravel(), ok.ravel()
+        rows, fi, fl, fd = rows[fm], fi[fm], fl[fm], fd[fm]
+        if len(fi) == 0:
+            return []
+        # ratio against the best other image; the best image of a row is compared with the
+        # second image, other images with the best one
+        d_other = np.where(fi == imgs[rows, 0], other[rows], dists[rows, 0])
+        ratio = fd / np.maximum(d_other, 1e-6)
+        if cfg.vote_mode == "soft":
+            dk = np.maximum(dists[rows, -1], 1e-6)
+            w = np.clip(1.0 - fd / dk, 0.0, 1.0) + np.where(ratio < cfg.ratio, 0.5, 0.0)
+        else:
+            w = np.where(ratio < cfg.ratio, 1.0, 0.25)
+        if cfg.idf > 0:
+            w = w / (1.0 + cfg.idf * self._slot_dens[fl].astype(np.float64))
+        key = rows * (1 << 32) + fi
+        _, first = np.unique(key, return_index=True)
+        vimg, vw = fi[first], w[first]
+        uimg, inv = np.unique(vimg, return_inverse=True)
+        votes = np.bincount(inv, weights=vw)
+        order = np.argsort(-votes)[: cfg.candidates]
+        if debug is not None:
+            debug["votes"] = {int(uimg[o]): float(votes[o]) for o in order}
+        out: list[Match] = []
+        for rank, o in enumerate(order):
+            if votes[o] < cfg.min_votes:
+                break
+            img = int(uimg[o])
+            sel = fi == img
+            m = self._verify(q, img, rows[sel], fl[sel], fd[sel], debug, cfg.rematch)
+            if m is None and cfg.rematch_fallback and not cfg.rematch and rank < cfg.rematch_top:
+                m = self._verify(q, img, rows[sel], fl[sel], fd[sel], debug, True)
+            if m is not None:
+                out.append(m)
+        out.sort(key=lambda m: -m.score)
+        return out[:limit]
+
+    def _verify(
+        self,
+        q: Features,
+        img: int,
+        rows: NDArray[np.int64],
+        slots: NDArray[np.int64],
+        d: NDArray[np.float32],
+        debug: dict[str, Any] | None,
+        rematch: bool = False,
+    ) -> Match | None:
+        cfg = self.cfg
+        min_inl = cfg.rematch_min_inliers if rematch and cfg.rematch_fallback else cfg.min_inliers
+        min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
+        if rematch:
+            sl = self._images[img][0]
+            if len(sl) >= 2:
+                T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
+                D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
+                p2 = np.argpartition(D, 1, axis=1)[:, :2]
+                d2 = np.take_along_axis(D, p2, 1)
+                sw = d2[:, 0] > d2[:, 1]
+                best = np.where(sw, p2[:, 1], p2[:, 0])
+                db = np.minimum(d2[:, 0], d2[:, 1])
+                ds = np.maximum(d2[:, 0], d2[:, 1])
+                good = (db <= cfg.rematch_maxdist) & (db <= cfg.rematch_ratio**2 * ds)
+                rows = np.nonzero(good)[0]
+                slots = sl[best[good]]
+                d = db[good].astype(np.float32)
+        # one-to-one: greedy by distance over query rows and target slots
+        o = np.argsort(d, kind="stable")
+        rows, slots = rows[o], slots[o]
+        _, fr = np.unique(rows, return_index=True)
+        keep = np.zeros(len(rows), bool)
+        keep[fr] = True
+        rows, slots = rows[keep], slots[keep]
+        _, fs = np.unique(slots, return_index=True)
+        rows, slots = rows[fs], slots[fs]
+        if len(rows) < max(min_inl, 4):
+            return None
+        src = self._slot_xy[slots].astype(np.float32)
+        dst = q.xy[rows].astype(np.float32)
+        meth = cv2.USAC_MAGSAC if cfg.method == "magsac" else cv2.RANSAC
+        Hm, mask = cv2.findHomography(src, dst, meth, cfg.reproj, maxIters=2000, confidence=0.995)
+        if Hm is None or mask is None:
+            return None
+        inl = mask.ravel().astype(bool)
+        ni = int(inl.sum())
+        if debug is not None:
+            debug.setdefault("verify", {})[img] = (len(rows), ni)
+        if ni < min_inl or ni < min_ratio * len(rows):
+            return None
+        _, w, h = self._images[img]
+        c = cv2.perspectiveTransform(np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32), Hm)[
+            0
+        ]
+        if not _convex_ok(c.astype(np.float64), cfg, q.width, q.height):
+            return None
+        if cfg.min_hull > 0:
+            hull = cv2.convexHull(src[inl])
+            if cv2.contourArea(hull) < cfg.min_hull * w * h:
+                return None
+        return Match(image_id=img, score=float(ni), corners=c.astype(np.float32))
+
+
+def plausible(corners: NDArray[np.float32], width: int, height: int) -> bool:
+    """Whether a projected target outline is one a camera could see of a flat target."""
+    return _convex_ok(corners.astype(np.float64), CFG, width, height)
