@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale clean
+.PHONY: install run test lint bench bench-scale bench-scaling clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -32,6 +32,9 @@ bench: install
 
 bench-scale: install
 	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA) --distractors 10000 --reference-sample 0
+
+bench-scaling: install
+	$(BIN)/python -m benchmarks.scaling --data $(BENCH_DATA) --sizes 1000 10000 50000
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

@@ -65,6 +65,7 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)
     load_qps: float = 0.0
+    load_cpu_ms: dict[str, float] = field(default_factory=dict)  # per FindImage, by part
     rss_empty: int = 0
     rss_catalog: int = 0  # after the catalog: the matcher is warm (thread pools, heaps)
     rss_full: int = 0
@@ -137,7 +138,11 @@ async def bench(stack: LocalStack, data: Path, extra: list[Path]) -> Run:
         run.add_seconds += add_seconds
         run.rss_full = stack.matcher_rss()
         await find_all(client, queries, run)
+        before = stack.cpu_seconds()
         await load(client, queries, run)
+        after = stack.cpu_seconds()
+        run.load_cpu_ms = {part: (after[part] - before.get(part, 0.0)) * 1000 / len(queries)
+                           for part in sorted(after)}
     return run
 
 
@@ -204,6 +209,7 @@ def summarise(run: Run, data: Path, extra: int) -> dict[str, Any]:
         "errors": result.errors,
         "latency_ms": {q: percentile(run.latencies, q) for q in (50, 95, 99)},
         "throughput_qps": run.load_qps,
+        "load_cpu_ms": run.load_cpu_ms,
         "add_per_second": added / run.add_seconds,
         "add_failed": dict(run.add_failed),
         "matcher_rss_mib": (run.rss_empty / 2**20, run.rss_catalog / 2**20,
@@ -277,6 +283,9 @@ def markdown(s: dict[str, Any], command: str) -> str:
         f"| FindImage latency, 1 client | p50 {lat[50]:.0f} ms, p95 {lat[95]:.0f} ms, "
         f"p99 {lat[99]:.0f} ms |",
         f"| FindImage throughput, {LOAD_CLIENTS} clients | {s['throughput_qps']:.1f} /s |",
+        "| CPU per FindImage under that load | " + ", ".join(
+            f"{part} {ms:.1f} ms" for part, ms in s["load_cpu_ms"].items())
+        + f" (total {sum(s['load_cpu_ms'].values()):.1f} ms) |",
         f"| AddImage rate, {ADD_CLIENTS} clients | {s['add_per_second']:.1f} /s "
         f"(refused: {s['add_failed'] or 'none'}) |",
         f"| matcher RSS empty -> full | {empty:.0f} MiB -> {full:.0f} MiB "

@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.recognition import distractors, machine, truth, write_report
 from matcher import features
 from matcher.imaging import decode_gray
+from matcher.memory import release_freed_memory
 from matcher.recognition import CFG, ChannelIndex, Features
 
 MAX_PIXELS = 40_000_000
@@ -42,6 +43,8 @@ def _distractor_features(paths: list[Path]) -> list[Features]:
 
 
 def rss() -> int:
+    """Resident memory after giving freed heap back, as the matcher does after each add."""
+    release_freed_memory()
     return int(psutil.Process().memory_info().rss)
 
 
@@ -73,14 +76,15 @@ def main() -> None:
         f"Run on {machine()}: `python -m benchmarks.scaling --data {args.data} --sizes "
         f"{' '.join(map(str, sizes))}` (in-process, one thread; see the script's docstring)",
         "",
-        "| images in the index | RSS growth per image | search median | search p95 | "
-        "hard recall (orientation) |",
-        "|---|---|---|---|---|",
+        "| images in the index | RSS growth per image | per image added since the row above | "
+        "search median | search p95 | hard recall (orientation) |",
+        "|---|---|---|---|---|---|",
     ]
     added = 0
+    last_rss, last_n = rss(), len(index)
     with ProcessPoolExecutor(2) as pool:
         for size in sizes:
-            todo = extra[added:max(0, size - len(catalog))]
+            todo = extra[added:added + max(0, size - len(index))]
             chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
             for batch in pool.map(_distractor_features, chunks):
                 for f in batch:
@@ -96,8 +100,11 @@ def main() -> None:
                     hard.append(bool(found) and names.get(found[0].image_id) == row["expected"])
             ms = np.array(times) * 1000
             n = len(index)
-            lines.append(f"| {n} | {grown / n / 1024:.1f} KiB | {np.median(ms):.1f} ms | "
-                         f"{np.percentile(ms, 95):.1f} ms | {np.mean(hard):.3f} |")
+            marginal = (rss() - last_rss) / max(1, n - last_n)
+            last_rss, last_n = rss(), n
+            lines.append(f"| {n} | {grown / n / 1024:.1f} KiB | {marginal / 1024:.1f} KiB | "
+                         f"{np.median(ms):.1f} ms | {np.percentile(ms, 95):.1f} ms | "
+                         f"{np.mean(hard):.3f} |")
             print(lines[-1], flush=True)
     body = "\n".join(lines) + "\n"
     print(body)

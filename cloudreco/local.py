@@ -66,6 +66,29 @@ class LocalStack:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each part of the stack, in seconds."""
+        assert self.proc is not None
+        procs = psutil.Process(self.proc.pid).children(recursive=True)
+        pid_file = Path(self.env["CLOUDRECO_DATA_DIR"]) / "postgres" / "postmaster.pid"
+        if pid_file.exists():  # the postmaster runs detached from the supervisor
+            try:
+                postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+                procs += [postmaster, *postmaster.children(recursive=True)]
+            except (psutil.NoSuchProcess, ValueError):
+                pass
+        used: dict[str, float] = {}
+        for child in procs:
+            try:
+                cmd = " ".join(child.cmdline())
+                times = child.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            part = next((p for p in ("gateway", "matcher", "redis", "postgres") if p in cmd),
+                        "other")
+            used[part] = used.get(part, 0.0) + times.user + times.system
+        return used
+
     def matcher_rss(self) -> int:
         """Resident memory of the matcher processes, in bytes."""
         assert self.proc is not None

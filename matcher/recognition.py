@@ -411,7 +411,7 @@ class ChannelIndex:
         self._slot_xy = np.zeros((self._cap, 2), np.float32)
         self._next = 0  # slots [0, _next) have been used once
         self._free: list[int] = []  # deleted slots, to be reused
-        self._images: dict[int, tuple[NDArray[np.int64], int, int]] = {}
+        self._images: dict[int, tuple[NDArray[np.int32], int, int]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -427,8 +427,10 @@ class ChannelIndex:
     def _grow(self, need: int) -> None:
         if self._next + max(0, need - len(self._free)) <= self._cap:
             return
-        # grow by a quarter: hnswlib keeps ~44 resident bytes per spare slot
-        new = max(int(self._cap * 1.25), self._next + need + 16)
+        # grow by an eighth: hnswlib keeps ~44 resident bytes per spare slot (a mutex and a
+        # level), so spare room costs ~0.25 KiB per image on average; a resize copies the
+        # index, which at this rate is about 9 copies of it over its growth (amortised)
+        new = max(int(self._cap * 1.125), self._next + need + 16)
         self._ix.resize_index(new)
         self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int64)])
         self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.float32)])
@@ -440,7 +442,7 @@ class ChannelIndex:
                 self._remove(image_id)
             n = len(f.desc)
             if n == 0:
-                self._images[image_id] = (np.zeros(0, np.int64), f.width, f.height)
+                self._images[image_id] = (np.zeros(0, np.int32), f.width, f.height)
                 return
             self._grow(n)
             reuse = min(n, len(self._free))
@@ -453,7 +455,8 @@ class ChannelIndex:
             self._ix.add_items(f.desc, sl, num_threads=1)
             self._slot_img[sl] = image_id
             self._slot_xy[sl] = f.xy
-            self._images[image_id] = (sl, f.width, f.height)
+            # int32: a slot list per image is the largest Python-side cost (368 B, not 736)
+            self._images[image_id] = (sl.astype(np.int32), f.width, f.height)
 
     def remove(self, image_id: int) -> None:
         with self._lock:
