@@ -63,7 +63,8 @@ class Backend:
         """
         deadline = time.monotonic() + self.settings.job_timeout
         raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY,
-                               ExtractQuery(image, channel_ids).to_wire(), deadline,
+                               ExtractQuery(image, channel_ids, self.settings.shards > 1).to_wire(),
+                               deadline,
                                alive=[health_key(EXTRACT_QUEUE, s)
                                       for s in range(self.settings.shards)])
         extracted = ExtractResult.from_wire(raw)

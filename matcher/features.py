@@ -15,8 +15,11 @@ from matcher.recognition import Features, extract_query, extract_target, rate_le
 __all__ = ["FEATURE_VERSION", "Features", "decode", "encode", "extract_query",
            "extract_target", "rate_level", "rate_query"]
 
-# Bump when extraction changes: stored features of another version cannot share an index.
-# 2: multi-scale SIFT targets ranked on synthetic views, RootSIFT, PCA to 32 dimensions.
+# Bump when the descriptors change meaning (detector, normalisation, projection): stored
+# features of another version cannot share an index. Choosing other keypoints of the same kind
+# (thresholds, budget) is not a change: old and new targets search together.
+# 2: multi-scale SIFT targets ranked on synthetic views, RootSIFT, PCA to 32 dimensions
+#    (session 3 lowered the contrast thresholds and added a fine-detail fallback, still 2).
 FEATURE_VERSION = 2
 # A photo with fewer features than this cannot give the inliers verification needs.
 MIN_QUERY_FEATURES = 20

@@ -98,7 +98,8 @@ class Matcher:
         if level == 0:
             return ExtractResult(ResultCode.FEATURES_INSUFFICIENT).to_wire()
         found = self._find(f, job.channel_ids)
-        return ExtractResult(ResultCode.SUCCESS, level, features.encode(f), self.shard,
+        return ExtractResult(ResultCode.SUCCESS, level,
+                             features.encode(f) if job.want_features else b"", self.shard,
                              [m.to_wire() for m in found]).to_wire()
 
     async def add_image(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:

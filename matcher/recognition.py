@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -48,7 +48,7 @@ class Config:
     target_sizes: tuple[int, ...] = (200, 130)  # max side of the target at each scale
     target_budget: int = 92  # descriptors indexed per target
     target_grid: int = 4  # spreading grid (cells per side) per scale
-    target_sift_contrast: float = 0.02
+    target_sift_contrast: float = 0.01
     pool_per_scale: int = 300  # candidates per scale before selection
     n_views: int = 8  # synthetic views of the target used to rank candidates
     view_seed: int = 1234
@@ -59,10 +59,16 @@ class Config:
     view_tol: float = 3.0  # px in the view
     spread_gamma: float = 0.5  # credit lost per rank within a grid cell
     min_credit: float = 0.0
+    # fine-detail fallback, for a target that rates 0 above (e.g. a photo of grain or noise):
+    # larger sizes, weaker contrast, and views where the target fills much of the photo
+    fine_sizes: tuple[int, ...] = (400, 300)
+    fine_sift_contrast: float = 0.005
+    fine_view_sides: tuple[float, float] = (200.0, 500.0)
+    fine_max_level: int = 1  # found only from close, sharp photos: never rated easy
     # --- query side
     query_scale: float = 0.5
     query_features: int = 800
-    query_sift_contrast: float = 0.02
+    query_sift_contrast: float = 0.01
     # --- index
     M: int = 8
     ef_construction: int = 60
@@ -132,6 +138,7 @@ class Features:
     scale: NDArray[np.int8] | None = field(default=None, compare=False)  # target: scale index
     credit: NDArray[np.float32] | None = field(default=None, compare=False)  # target: views matched
     n_views: int = 0  # target: views made
+    max_level: int = 5  # target: the best level its extraction can claim
 
 
 @dataclass(frozen=True)
@@ -294,7 +301,19 @@ def _target_candidates(
 
 
 def extract_target(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
+    """The indexed features of a catalog target: those of its usual sizes, or when those rate
+    0, those of its fine detail (rated at most ``fine_max_level``)."""
     cfg = cfg or CFG
+    f = _extract_target(gray, cfg)
+    if rate_level(f) > 0 or not cfg.fine_sizes:
+        return f
+    fine = _extract_target(gray, replace(cfg, target_sizes=cfg.fine_sizes,
+                                         target_sift_contrast=cfg.fine_sift_contrast,
+                                         view_sides=cfg.fine_view_sides))
+    return replace(fine, max_level=cfg.fine_max_level) if rate_level(fine) > 0 else f
+
+
+def _extract_target(gray: NDArray[np.uint8], cfg: Config) -> Features:
     H0, W0 = gray.shape[:2]
     xy, d128, sc, credit = _target_candidates(gray, cfg)
     n = cfg.target_budget
@@ -355,7 +374,8 @@ def rate_level(f: Features) -> int:
         e = float(f.credit.sum()) / f.n_views
         if e < LEVEL_EDGES[0]:
             return 0
-        return int(1 + np.searchsorted(np.array(LEVEL_EDGES[1:]), e, side="right"))
+        return min(f.max_level, int(1 + np.searchsorted(np.array(LEVEL_EDGES[1:]), e,
+                                                          side="right")))
     g = 4
     cx = np.clip((f.xy[:, 0] * g / max(f.width, 1)).astype(int), 0, g - 1)
     cy = np.clip((f.xy[:, 1] * g / max(f.height, 1)).astype(int), 0, g - 1)
@@ -407,11 +427,14 @@ class ChannelIndex:
             random_seed=100,
         )
         self._ix.set_ef(self.cfg.ef)
-        self._slot_img = np.full(self._cap, -1, np.int64)
-        self._slot_xy = np.zeros((self._cap, 2), np.float32)
+        # Per index slot: its image, and its keypoint as a fraction of the image's width and
+        # height in 1/65535ths (finer than 0.1 px below 6,500 px). 8 bytes a slot, not 16.
+        self._slot_img = np.full(self._cap, -1, np.int32)
+        self._slot_xy = np.zeros((self._cap, 2), np.uint16)
         self._next = 0  # slots [0, _next) have been used once
         self._free: list[int] = []  # deleted slots, to be reused
-        self._images: dict[int, tuple[NDArray[np.int32], int, int]] = {}
+        # Per image one int32 array, [width, height, slot, slot, ...]: one Python object
+        self._images: dict[int, NDArray[np.int32]] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -432,8 +455,8 @@ class ChannelIndex:
         # index, which at this rate is about 9 copies of it over its growth (amortised)
         new = max(int(self._cap * 1.125), self._next + need + 16)
         self._ix.resize_index(new)
-        self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int64)])
-        self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.float32)])
+        self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int32)])
+        self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.uint16)])
         self._cap = new
 
     def add(self, image_id: int, f: Features) -> None:
@@ -442,7 +465,7 @@ class ChannelIndex:
                 self._remove(image_id)
             n = len(f.desc)
             if n == 0:
-                self._images[image_id] = (np.zeros(0, np.int32), f.width, f.height)
+                self._images[image_id] = np.array([f.width, f.height], np.int32)
                 return
             self._grow(n)
             reuse = min(n, len(self._free))
@@ -454,22 +477,29 @@ class ChannelIndex:
             # re-adding an existing (deleted) label updates it in place and unmarks it
             self._ix.add_items(f.desc, sl, num_threads=1)
             self._slot_img[sl] = image_id
-            self._slot_xy[sl] = f.xy
-            # int32: a slot list per image is the largest Python-side cost (368 B, not 736)
-            self._images[image_id] = (sl.astype(np.int32), f.width, f.height)
+            self._slot_xy[sl] = _to_fraction(f.xy, f.width, f.height)
+            self._images[image_id] = np.concatenate([[f.width, f.height], sl]).astype(np.int32)
+
+    def _slots(self, image_id: int) -> NDArray[np.int32]:
+        return self._images[image_id][2:]
+
+    def _size(self, image_id: int) -> tuple[int, int]:
+        wh = self._images[image_id]
+        return int(wh[0]), int(wh[1])
 
     def remove(self, image_id: int) -> None:
         with self._lock:
             self._remove(image_id)
 
     def _remove(self, image_id: int) -> None:
-        ent = self._images.pop(image_id, None)
-        if ent is None:
+        if image_id not in self._images:
             return
-        for s in ent[0].tolist():
+        slots = self._slots(image_id)
+        del self._images[image_id]
+        for s in slots.tolist():
             self._ix.mark_deleted(s)
             self._free.append(s)
-        self._slot_img[ent[0]] = -1
+        self._slot_img[slots] = -1
 
     def search(
         self, q: Features, limit: int = 3, debug: dict[str, Any] | None = None, threads: int = 1
@@ -554,7 +584,7 @@ class ChannelIndex:
         min_inl = cfg.rematch_min_inliers if rematch and cfg.rematch_fallback else cfg.min_inliers
         min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
         if rematch:
-            sl = self._images[img][0]
+            sl = self._slots(img)
             if len(sl) >= 2:
                 T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
                 D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
@@ -579,7 +609,8 @@ class ChannelIndex:
         rows, slots = rows[fs], slots[fs]
         if len(rows) < max(min_inl, 4):
             return None
-        src = self._slot_xy[slots].astype(np.float32)
+        w, h = self._size(img)
+        src = _from_fraction(self._slot_xy[slots], w, h)
         dst = q.xy[rows].astype(np.float32)
         meth = cv2.USAC_MAGSAC if cfg.method == "magsac" else cv2.RANSAC
         Hm, mask = cv2.findHomography(src, dst, meth, cfg.reproj, maxIters=2000, confidence=0.995)
@@ -591,7 +622,6 @@ class ChannelIndex:
             debug.setdefault("verify", {})[img] = (len(rows), ni)
         if ni < min_inl or ni < min_ratio * len(rows):
             return None
-        _, w, h = self._images[img]
         c = cv2.perspectiveTransform(np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32), Hm)[
             0
         ]
@@ -602,6 +632,16 @@ class ChannelIndex:
             if cv2.contourArea(hull) < cfg.min_hull * w * h:
                 return None
         return Match(image_id=img, score=float(ni), corners=c.astype(np.float32))
+
+
+def _to_fraction(xy: NDArray[np.float32], w: int, h: int) -> NDArray[np.uint16]:
+    frac = np.asarray(xy, np.float64) / np.array([max(w, 1), max(h, 1)]) * 65535.0
+    return np.asarray(np.clip(np.rint(frac), 0, 65535), np.uint16)
+
+
+def _from_fraction(frac: NDArray[np.uint16], w: int, h: int) -> NDArray[np.float32]:
+    return (frac.astype(np.float32) * np.array([w / 65535.0, h / 65535.0], np.float32)).astype(
+        np.float32)
 
 
 def plausible(corners: NDArray[np.float32], width: int, height: int) -> bool:

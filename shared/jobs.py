@@ -11,7 +11,7 @@ from typing import Any, Self
 
 import msgpack
 
-WIRE_VERSION = 2  # 2: extract_query searches the extracting shard too
+WIRE_VERSION = 3  # 2: extract_query searches the extracting shard too; 3: features on request
 EXTRACT_QUEUE = "cloudreco:extract"
 
 
@@ -56,6 +56,8 @@ class ExtractQuery(Wire):
 
     image: bytes
     channel_ids: list[int] = dataclasses.field(default_factory=list)
+    # Whether to send the features back (other shards need them; with one shard, nobody).
+    want_features: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

@@ -72,6 +72,21 @@ def test_level_rises_with_texture() -> None:
     assert features.rate_level(_features(flat())) == 0
 
 
+def test_fine_grained_target_is_rated_1_and_found_from_close() -> None:
+    # colour noise: nothing survives at the usual target sizes, its fine detail does
+    noise = _features(target("pub.Gulp.0"))
+    assert features.rate_level(noise) == 1
+    idx = ChannelIndex()
+    for image_id, name in enumerate(CATALOG):
+        idx.add(image_id, _features(target(name)))
+    idx.add(99, noise)
+    found = []
+    for seed in range(4):
+        photo, _ = photo_of("pub.Gulp.0", seed=seed, share=0.8, angle=8, blur=0.6)
+        found += [m.image_id for m in idx.search(_features(photo, query=True))[:1]]
+    assert found.count(99) >= 3 and set(found) == {99}
+
+
 def test_header_sizes_are_read_without_decoding() -> None:
     jpeg, png = target("pub.home.0"), flat(320, 200)
     assert sniff(jpeg) is ImageFormat.JPEG and sniff(png) is ImageFormat.PNG
