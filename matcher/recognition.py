@@ -48,7 +48,7 @@ class Config:
     target_sizes: tuple[int, ...] = (200, 130)  # max side of the target at each scale
     target_budget: int = 92  # descriptors indexed per target
     target_grid: int = 4  # spreading grid (cells per side) per scale
-    target_sift_contrast: float = 0.01
+    target_sift_contrast: float = 0.02
     pool_per_scale: int = 300  # candidates per scale before selection
     n_views: int = 8  # synthetic views of the target used to rank candidates
     view_seed: int = 1234
@@ -301,16 +301,19 @@ def _target_candidates(
 
 
 def extract_target(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
-    """The indexed features of a catalog target: those of its usual sizes, or when those rate
-    0, those of its fine detail (rated at most ``fine_max_level``)."""
+    """The indexed features of a catalog target: those of its usual sizes or, when those rate
+    ``fine_max_level`` or less, those of its fine detail if they are re-found more often in
+    their (larger) views; such a target is rated at most ``fine_max_level``."""
     cfg = cfg or CFG
     f = _extract_target(gray, cfg)
-    if rate_level(f) > 0 or not cfg.fine_sizes:
+    if rate_level(f) > cfg.fine_max_level or not cfg.fine_sizes:
         return f
     fine = _extract_target(gray, replace(cfg, target_sizes=cfg.fine_sizes,
                                          target_sift_contrast=cfg.fine_sift_contrast,
                                          view_sides=cfg.fine_view_sides))
-    return replace(fine, max_level=cfg.fine_max_level) if rate_level(fine) > 0 else f
+    if _expected_matches(fine) <= _expected_matches(f):
+        return f
+    return replace(fine, max_level=cfg.fine_max_level)
 
 
 def _extract_target(gray: NDArray[np.uint8], cfg: Config) -> Features:
@@ -357,6 +360,13 @@ def _dim() -> int:
 
 
 LEVEL_EDGES = (2.0, 6.0, 14.0, 26.0, 42.0)  # expected matches per synthetic view -> level 1..5
+
+
+def _expected_matches(f: Features) -> float:
+    """Correct matches per synthetic view of the target (0 without views)."""
+    if f.credit is None or f.n_views == 0 or len(f.credit) == 0:
+        return 0.0
+    return float(f.credit.sum()) / f.n_views
 
 
 def rate_level(f: Features) -> int:
