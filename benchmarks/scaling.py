@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from benchmarks.recognition import distractors, machine, truth, write_report
 from matcher import features
 from matcher.imaging import decode_gray
-from matcher.memory import release_freed_memory
+from matcher.memory import release_freed_memory, use_one_heap
 from matcher.recognition import CFG, ChannelIndex, Features
 
 MAX_PIXELS = 40_000_000
@@ -55,6 +55,7 @@ def main() -> None:
     p.add_argument("--no-report", action="store_true")
     args = p.parse_args()
     threadpool_limits(1)
+    use_one_heap()  # as the matcher does
     cv2.setNumThreads(1)
     sizes = sorted(args.sizes)
     extra = distractors(args.data, max(sizes))

@@ -16,6 +16,7 @@ from arq.worker import Worker, func
 from threadpoolctl import threadpool_limits
 
 from matcher.jobs import Matcher
+from matcher.memory import use_one_heap
 from shared.db import create_pool
 from shared.jobs import (
     EXTRACT_QUEUE,
@@ -138,6 +139,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event) -> None:
     # numpy's OpenBLAS threads spin after each product: with a thread pool and two matcher
     # processes on two cores they took half the CPU (FindImage p50 160 -> 93 ms without them).
     threadpool_limits(1)
+    use_one_heap()
     cv2.setNumThreads(settings.query_threads)
     pool = await create_pool(settings.database_url, max_size=4)
     executor = ThreadPoolExecutor(settings.matcher_threads, thread_name_prefix=f"shard{shard}")
