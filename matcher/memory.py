@@ -23,8 +23,9 @@ _trim: Callable[[int], int] | None = None
 _mallopt: Callable[[int, int], int] | None = None
 _name = ctypes.util.find_library("c")
 if _name is not None:
-    _trim = getattr(ctypes.CDLL(_name), "malloc_trim", None)  # glibc only
-    _mallopt = getattr(ctypes.CDLL(_name), "mallopt", None)
+    _libc = ctypes.CDLL(_name)
+    _trim = getattr(_libc, "malloc_trim", None)  # glibc only
+    _mallopt = getattr(_libc, "mallopt", None)
 
 
 def use_one_heap() -> None:

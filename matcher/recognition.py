@@ -381,7 +381,7 @@ def rate_level(f: Features) -> int:
     if n < 12:
         return 0
     if f.credit is not None and f.n_views > 0:
-        e = float(f.credit.sum()) / f.n_views
+        e = _expected_matches(f)
         if e < LEVEL_EDGES[0]:
             return 0
         return min(f.max_level, int(1 + np.searchsorted(np.array(LEVEL_EDGES[1:]), e,
@@ -650,8 +650,7 @@ def _to_fraction(xy: NDArray[np.float32], w: int, h: int) -> NDArray[np.uint16]:
 
 
 def _from_fraction(frac: NDArray[np.uint16], w: int, h: int) -> NDArray[np.float32]:
-    return (frac.astype(np.float32) * np.array([w / 65535.0, h / 65535.0], np.float32)).astype(
-        np.float32)
+    return np.asarray(frac * np.array([w / 65535.0, h / 65535.0], np.float32), np.float32)
 
 
 def plausible(corners: NDArray[np.float32], width: int, height: int) -> bool:
