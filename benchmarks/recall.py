@@ -14,18 +14,16 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 
-from benchmarks.recognition import truth
+from benchmarks.inprocess import gray, index_catalog
+from benchmarks.recognition import score, truth
 from matcher import features, recognition
-from matcher.imaging import decode_gray
-
-MAX_PIXELS = 40_000_000
 
 
 def parse_setting(text: str) -> tuple[str, Any]:
@@ -43,40 +41,27 @@ def main() -> None:
     args = p.parse_args()
     cv2.setNumThreads(1)
     cfg = dataclasses.replace(recognition.CFG, **dict(map(parse_setting, args.set)))
-    index = recognition.ChannelIndex(cfg=cfg)
-    names: dict[int, str] = {}
-    levels: Counter[int] = Counter()
-    for path in sorted((args.data / "catalog").glob("*.jpg")):
-        f = recognition.extract_target(decode_gray(path.read_bytes(), max_pixels=MAX_PIXELS),
-                                       cfg)
-        level = recognition.rate_level(f)
-        levels[level] += 1
-        if level:
-            names[len(names)] = path.stem
-            index.add(len(names) - 1, f)
-    hits: dict[str, list[bool]] = defaultdict(list)
-    false_positives = wrong = negatives = 0
+    index, names, levels = index_catalog(args.data, cfg)
+    rows = truth(args.data)
+    answers: dict[str, str] = {}
     seconds = []
-    for row in truth(args.data):
-        gray = decode_gray((args.data / "queries" / f"{row['query']}.jpg").read_bytes(),
-                           max_pixels=MAX_PIXELS)
+    for row in rows:
+        photo = gray(args.data / "queries" / f"{row['query']}.jpg")
         started = time.perf_counter()
-        q = recognition.extract_query(gray, cfg)
+        q = recognition.extract_query(photo, cfg)
         found = index.search(q) if len(q.xy) >= features.MIN_QUERY_FEATURES else []
         seconds.append(time.perf_counter() - started)
-        got = names[found[0].image_id] if found else ""
-        if not row["expected"]:
-            negatives += 1
-            false_positives += bool(got)
-            continue
-        hits[row["difficulty"]].append(got == row["expected"])
-        wrong += bool(got) and got != row["expected"]
-        if row["difficulty"] == "easy" and got != row["expected"]:
-            print(f"easy miss: {row['query']} ({row['expected']}) -> {got or 'nothing'}")
-    recall = ", ".join(f"{d} {np.mean(hits[d]):.3f}" for d in ("easy", "medium", "hard"))
-    print(f"settings {args.set or 'defaults'}: levels {dict(sorted(levels.items()))}; "
-          f"recall {recall}; false positives {false_positives} of {negatives}; wrong {wrong}; "
-          f"extract+search median {np.median(seconds) * 1000:.1f} ms")
+        answers[row["query"]] = names[found[0].image_id] if found else ""
+        if row["difficulty"] == "easy" and row["expected"] \
+                and answers[row["query"]] != row["expected"]:
+            print(f"easy miss: {row['query']} ({row['expected']}) -> "
+                  f"{answers[row['query']] or 'nothing'}")
+    result = score(rows, answers)
+    by_level = dict(sorted(Counter(levels.values()).items()))
+    print(f"settings {args.set or 'defaults'}: levels {by_level}; "
+          f"recall {', '.join(f'{d} {v:.3f}' for d, v in result.recall.items())}; "
+          f"false positives {result.false_positives[0]} of {result.false_positives[1]}; "
+          f"wrong {result.wrong[0]}; extract+search median {np.median(seconds) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -87,7 +87,7 @@ async def add_all(client: Client, images: list[Path], run: Run) -> None:
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(ADD_CLIENTS)))
-    run.add_seconds = time.perf_counter() - started
+    run.add_seconds += time.perf_counter() - started
 
 
 async def find_all(client: Client, queries: list[Path], run: Run) -> None:
@@ -132,10 +132,8 @@ async def bench(stack: LocalStack, data: Path, extra: list[Path]) -> Run:
         run.rss_empty = stack.matcher_rss()
         await add_all(client, catalog, run)
         run.rss_catalog = stack.matcher_rss()
-        add_seconds = run.add_seconds
         if extra:
             await add_all(client, extra, run)
-        run.add_seconds += add_seconds
         run.rss_full = stack.matcher_rss()
         await find_all(client, queries, run)
         before = stack.cpu_seconds()

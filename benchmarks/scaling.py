@@ -25,21 +25,19 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_limits
 
+from benchmarks.inprocess import gray, index_catalog
 from benchmarks.recognition import distractors, machine, truth, write_report
 from matcher import features
-from matcher.imaging import decode_gray
 from matcher.memory import release_freed_memory, use_one_heap
-from matcher.recognition import CFG, ChannelIndex, Features
+from matcher.recognition import CFG, Features
 
-MAX_PIXELS = 40_000_000
 CHUNK = 2000
 
 
 def _distractor_features(paths: list[Path]) -> list[Features]:
     cv2.setNumThreads(1)
     cfg = dataclasses.replace(CFG, n_views=0)
-    return [features.extract_target(decode_gray(p.read_bytes(), max_pixels=MAX_PIXELS), cfg)
-            for p in paths]
+    return [features.extract_target(gray(p), cfg) for p in paths]
 
 
 def rss() -> int:
@@ -60,19 +58,11 @@ def main() -> None:
     sizes = sorted(args.sizes)
     extra = distractors(args.data, max(sizes))
     rows = truth(args.data)
-    queries = [features.extract_query(decode_gray(
-        (args.data / "queries" / f"{r['query']}.jpg").read_bytes(), max_pixels=MAX_PIXELS))
-        for r in rows]
-    catalog = sorted((args.data / "catalog").glob("*.jpg"))
+    queries = [features.extract_query(gray(args.data / "queries" / f"{r['query']}.jpg"))
+               for r in rows]
 
     base = rss()
-    index = ChannelIndex()
-    names: dict[int, str] = {}
-    for path in catalog:
-        f = features.extract_target(decode_gray(path.read_bytes(), max_pixels=MAX_PIXELS))
-        if features.rate_level(f):
-            names[len(names)] = path.stem
-            index.add(len(names) - 1, f)
+    index, names, _ = index_catalog(args.data)
     lines = [
         f"Run on {machine()}: `python -m benchmarks.scaling --data {args.data} --sizes "
         f"{' '.join(map(str, sizes))}` (in-process, one thread; see the script's docstring)",
@@ -101,8 +91,9 @@ def main() -> None:
                     hard.append(bool(found) and names.get(found[0].image_id) == row["expected"])
             ms = np.array(times) * 1000
             n = len(index)
-            marginal = (rss() - last_rss) / max(1, n - last_n)
-            last_rss, last_n = rss(), n
+            now = rss()
+            marginal = (now - last_rss) / max(1, n - last_n)
+            last_rss, last_n = now, n
             lines.append(f"| {n} | {grown / n / 1024:.1f} KiB | {marginal / 1024:.1f} KiB | "
                          f"{np.median(ms):.1f} ms | {np.percentile(ms, 95):.1f} ms | "
                          f"{np.mean(hard):.3f} |")

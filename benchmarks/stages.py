@@ -14,11 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from benchmarks.inprocess import gray, index_catalog
 from matcher import features
-from matcher.imaging import decode_gray
-from matcher.recognition import ChannelIndex
-
-MAX_PIXELS = 40_000_000
 
 
 def main() -> None:
@@ -27,15 +24,11 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=80)
     args = p.parse_args()
     cv2.setNumThreads(1)
-    index = ChannelIndex()
-    for image_id, path in enumerate(sorted((args.data / "catalog").glob("*.jpg"))):
-        f = features.extract_target(decode_gray(path.read_bytes(), max_pixels=MAX_PIXELS))
-        if features.rate_level(f):
-            index.add(image_id, f)
+    index, _, _ = index_catalog(args.data)
     times: dict[str, list[float]] = {"extract": [], "codec": [], "search": []}
     for path in sorted((args.data / "queries").glob("*.jpg"))[: args.queries]:
         started = time.perf_counter()
-        f = features.extract_query(decode_gray(path.read_bytes(), max_pixels=MAX_PIXELS))
+        f = features.extract_query(gray(path))
         times["extract"].append(time.perf_counter() - started)
         started = time.perf_counter()
         f = features.decode(features.encode(f))
