@@ -66,8 +66,9 @@ class LocalStack:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(timeout)
 
-    def cpu_seconds(self) -> dict[str, float]:
-        """CPU time (user + system) used so far by each part of the stack, in seconds."""
+    def _parts(self) -> list[tuple[str, psutil.Process]]:
+        """The stack's processes, each with the part it plays: gateway, matcher, redis,
+        postgres or other (by its command and name, not by a path that may contain them)."""
         assert self.proc is not None
         procs = psutil.Process(self.proc.pid).children(recursive=True)
         pid_file = Path(self.env["CLOUDRECO_DATA_DIR"]) / "postgres" / "postmaster.pid"
@@ -77,26 +78,36 @@ class LocalStack:
                 procs += [postmaster, *postmaster.children(recursive=True)]
             except (psutil.NoSuchProcess, ValueError):
                 pass
-        used: dict[str, float] = {}
+        parts = []
         for child in procs:
             try:
-                cmd = " ".join(child.cmdline())
+                argv, name = child.cmdline(), child.name()
+            except psutil.NoSuchProcess:
+                continue
+            command = argv[3] if argv[1:3] == ["-m", "cloudreco"] and len(argv) > 3 else ""
+            part = command if command in ("gateway", "matcher") else next(
+                (p for p in ("redis", "postgres") if p in name), "other")
+            parts.append((part, child))
+        return parts
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) used so far by each part of the stack, in seconds."""
+        used: dict[str, float] = {}
+        for part, child in self._parts():
+            try:
                 times = child.cpu_times()
             except psutil.NoSuchProcess:
                 continue
-            part = next((p for p in ("gateway", "matcher", "redis", "postgres") if p in cmd),
-                        "other")
             used[part] = used.get(part, 0.0) + times.user + times.system
         return used
 
     def matcher_rss(self) -> int:
         """Resident memory of the matcher processes, in bytes."""
-        assert self.proc is not None
         total = 0
-        for child in psutil.Process(self.proc.pid).children(recursive=True):
-            try:
-                if "matcher" in child.cmdline():
+        for part, child in self._parts():
+            if part == "matcher":
+                try:
                     total += child.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
+                except psutil.NoSuchProcess:
+                    continue
         return total
