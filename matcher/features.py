@@ -19,7 +19,9 @@ __all__ = ["FEATURE_VERSION", "Features", "decode", "encode", "extract_query",
 # features of another version cannot share an index. Choosing other keypoints of the same kind
 # (thresholds, budget) is not a change: old and new targets search together.
 # 2: multi-scale SIFT targets ranked on synthetic views, RootSIFT, PCA to 32 dimensions
-#    (session 3 lowered the contrast thresholds and added a fine-detail fallback, still 2).
+#    (session 3 lowered the contrast thresholds and added a fine-detail fallback, still 2;
+#    session 4 stores each keypoint's orientation and size beside them, still 2: features
+#    stored without them decode with angle=None and are verified on positions alone).
 FEATURE_VERSION = 2
 # A photo with fewer features than this cannot give the inliers verification needs.
 MIN_QUERY_FEATURES = 20
@@ -31,12 +33,17 @@ def rate_query(f: Features) -> int:
 
 
 def encode(f: Features) -> bytes:
-    """The stored and transmitted form: positions as float32, descriptors as float16."""
+    """The stored and transmitted form: positions as float32; descriptors, and keypoint
+    orientations and sizes where known, as float16 (features stored before session 4 have no
+    orientations: they decode with ``angle=None`` and are verified on positions alone)."""
     packed: bytes = msgpack.packb({
         "v": FEATURE_VERSION, "w": f.width, "h": f.height,
         "n": len(f.xy), "d": int(f.desc.shape[1]),
         "xy": f.xy.astype(np.float32).tobytes(),
         "desc": f.desc.astype(np.float16).tobytes(),
+        **({} if f.angle is None or f.size is None else {
+            "angle": f.angle.astype(np.float16).tobytes(),
+            "size": f.size.astype(np.float16).tobytes()}),
     }, use_bin_type=True)
     return packed
 
@@ -50,7 +57,10 @@ def decode(data: bytes) -> Features:
         n, dim = int(d["n"]), int(d["d"])
         xy = np.frombuffer(d["xy"], np.float32).reshape(n, 2)
         desc = np.frombuffer(d["desc"], np.float16).reshape(n, dim).astype(np.float32)
-        return Features(xy.copy(), desc, int(d["w"]), int(d["h"]))
+        angle, size = (None, None) if "angle" not in d else (
+            np.frombuffer(d["angle"], np.float16).reshape(n).astype(np.float32),
+            np.frombuffer(d["size"], np.float16).reshape(n).astype(np.float32))
+        return Features(xy.copy(), desc, int(d["w"]), int(d["h"]), angle=angle, size=size)
     except (KeyError, TypeError, msgpack.ExtraData, msgpack.FormatError,
             msgpack.StackError) as e:
         raise ValueError(f"not encoded features: {e}") from e

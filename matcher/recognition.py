@@ -12,8 +12,9 @@ target (AddImage):  SIFT on the target resized to a few "as seen in a photo" siz
                     scales (so a target costs a bounded number of index entries).
 query (photo):      SIFT on the photo downscaled by ``query_scale``, RootSIFT, PCA.
 search:             knn in one hnswlib index per channel -> votes per image ->
-                    one-to-one correspondences of the best candidates -> homography
-                    (USAC_MAGSAC) -> plausibility checks of the projected outline.
+                    correspondences of the best candidates that agree on one rotation and
+                    scale -> one-to-one -> homography (USAC_MAGSAC) -> inliers that also agree
+                    with it in orientation and size -> plausibility of the projected outline.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import cv2
 import hnswlib
@@ -72,30 +73,35 @@ class Config:
     # --- index
     M: int = 8
     ef_construction: int = 60
-    ef: int = 48
+    ef: int = 32
     k: int = 8
     # --- voting
     max_dist: float = 0.60  # squared-L2 bound on normalised descriptors
     ratio: float = 0.90  # d(best of this image) / d(best of another image)
     candidates: int = 10
     vote_mode: str = "soft"  # "ratio": 1 / 0.25 by ratio test; "soft": 1 - d/d_k
-    min_votes: float = 3.0
+    min_votes: float = 1.5
     # --- verification
     method: str = "magsac"  # or "ransac"
     reproj: float = 6.0  # px in the query photo
-    min_inliers: int = 8
+    min_inliers: int = 7  # inliers that also agree in orientation and scale
     min_inlier_ratio: float = 0.0
     min_area: float = 0.004  # projected outline area / photo area
     max_area: float = 9.0
     max_side_ratio: float = 6.0  # opposite sides of projected outline
     min_hull: float = 0.02  # hull of inliers in the target / target area
+    angle_tol: float = 20.0  # degrees: inlier orientation vs the homography's (180 = off)
+    size_tol: float = 1.68  # factor (0.75 octave): inlier size vs the homography's
+    cluster: bool = True  # keep only correspondences near the densest (rotation, scale)
+    cluster_angle: float = 30.0  # degrees
+    cluster_scale: float = 1.0  # octaves
     rematch: bool = False  # re-match the query against each candidate's own descriptors
     rematch_ratio: float = 0.85  # Lowe ratio within the candidate image
     rematch_maxdist: float = 0.8  # squared L2 bound (normalised descriptors)
     rematch_fallback: bool = True  # rematch only candidates that failed the knn-based check
-    rematch_min_inliers: int = 10
-    rematch_min_ratio: float = 0.3  # inliers / putative matches after rematch
-    rematch_top: int = 3  # fallback only for the first N candidates by votes
+    rematch_min_inliers: int = 7
+    rematch_min_ratio: float = 0.0  # inliers / putative matches after rematch
+    rematch_top: int = 10  # fallback only for the first N candidates by votes
 
 
 CFG = Config()
@@ -139,6 +145,10 @@ class Features:
     credit: NDArray[np.float32] | None = field(default=None, compare=False)  # target: views matched
     n_views: int = 0  # target: views made
     max_level: int = 5  # target: the best level its extraction can claim
+    # SIFT orientation (degrees) and size (ORIGINAL px) of each keypoint; None when unknown
+    # (features stored before they were kept): verification then checks positions only
+    angle: NDArray[np.float32] | None = field(default=None, compare=False)
+    size: NDArray[np.float32] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
@@ -176,20 +186,34 @@ def project(d128: NDArray[np.float32]) -> NDArray[np.float32]:
     return np.ascontiguousarray(r, dtype=np.float32)
 
 
-def _detect(
-    gray: NDArray[np.uint8], contrast: float, nmax: int = 0
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.float32], NDArray[np.float32]]:
+class Detected(NamedTuple):
+    """SIFT keypoints of one image, in that image's pixels."""
+
+    xy: NDArray[np.float32]  # (n,2)
+    desc: NDArray[np.float32]  # (n,128) raw SIFT
+    response: NDArray[np.float32]
+    size: NDArray[np.float32]
+    angle: NDArray[np.float32]  # degrees, as OpenCV gives them
+
+    def take(self, sel: NDArray[np.int64]) -> Detected:
+        return Detected(*(a[sel] for a in self))
+
+
+def _detect(gray: NDArray[np.uint8], contrast: float, nmax: int = 0) -> Detected:
     kps, d = _sift(contrast).detectAndCompute(gray, None)
     if d is None or len(kps) == 0:
-        z = np.zeros((0, 2), np.float32)
-        return z, np.zeros((0, 128), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)
-    xy = np.array([k.pt for k in kps], np.float32)
-    resp = np.array([k.response for k in kps], np.float32)
-    size = np.array([k.size for k in kps], np.float32)
+        z = np.zeros(0, np.float32)
+        return Detected(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), z, z, z)
+    found = Detected(
+        np.array([k.pt for k in kps], np.float32),
+        d.astype(np.float32),
+        np.array([k.response for k in kps], np.float32),
+        np.array([k.size for k in kps], np.float32),
+        np.array([k.angle for k in kps], np.float32),
+    )
     if nmax and len(kps) > nmax:
-        o = np.argsort(-resp, kind="stable")[:nmax]
-        xy, d, resp, size = xy[o], d[o], resp[o], size[o]
-    return xy, d.astype(np.float32), resp, size
+        return found.take(np.argsort(-found.response, kind="stable")[:nmax])
+    return found
 
 
 def _spread(
@@ -211,12 +235,14 @@ def _spread(
 
 def _target_candidates(
     gray: NDArray[np.uint8], cfg: Config
-) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.int8], NDArray[np.float32]]:
-    """All candidate features of a target, in priority order: (xy original px, raw 128-d SIFT,
-    scale index, credit).  Priority comes from synthetic views of the target itself: a feature
-    is credited each time a view's feature at the same place has it as nearest neighbour."""
+) -> tuple[Detected, NDArray[np.int8], NDArray[np.float32]]:
+    """All candidate features of a target, in priority order: their keypoints (xy and size in
+    original px), scale index and credit.  Priority comes from synthetic views of the target
+    itself: a feature is credited each time a view's feature at the same place has it as
+    nearest neighbour."""
     H0, W0 = gray.shape[:2]
-    xs, ds, ss, rs = [], [], [], []
+    found: list[Detected] = []
+    ss = []
     for si, side in enumerate(cfg.target_sizes):
         s = min(1.0, side / max(H0, W0))
         im = (
@@ -231,19 +257,17 @@ def _target_candidates(
                 np.uint8,
             )
         )
-        xy, d, resp, size = _detect(im, cfg.target_sift_contrast)
-        sel = _spread(xy, resp, im.shape[1], im.shape[0], cfg.pool_per_scale, cfg.target_grid)
-        xs.append(xy[sel] / s)
-        ds.append(d[sel])
-        ss.append(np.full(len(sel), si, np.int8))
-        rs.append(resp[sel])
-    xy = np.concatenate(xs).astype(np.float32)
-    d128 = np.concatenate(ds).astype(np.float32)
+        det = _detect(im, cfg.target_sift_contrast)
+        det = det.take(_spread(det.xy, det.response, im.shape[1], im.shape[0],
+                               cfg.pool_per_scale, cfg.target_grid))
+        found.append(det._replace(xy=det.xy / s, size=det.size / s))
+        ss.append(np.full(len(det.xy), si, np.int8))
+    cand = Detected(*(np.concatenate(parts).astype(np.float32) for parts in zip(*found, strict=True)))
+    xy, d128, resp = cand.xy, cand.desc, cand.response
     sc = np.concatenate(ss)
-    resp = np.concatenate(rs)
     n = len(xy)
     if n == 0:
-        return xy, d128, sc, resp
+        return cand, sc, resp
     credit = np.zeros(n, np.float32)
     if cfg.n_views > 0:
         pd = project(d128)
@@ -274,7 +298,7 @@ def _target_candidates(
             fv = np.asarray(cv2.GaussianBlur(fv, (0, 0), rng.uniform(*cfg.view_blur)), np.float32)
             fv += rng.normal(0, rng.uniform(*cfg.view_noise), fv.shape).astype(np.float32)
             vim = np.clip(fv, 0, 255).astype(np.uint8)
-            vxy, vd, _, _ = _detect(vim, cfg.query_sift_contrast)
+            vxy, vd = _detect(vim, cfg.query_sift_contrast)[:2]
             if len(vxy) == 0:
                 continue
             vp = project(vd)
@@ -297,7 +321,7 @@ def _target_candidates(
     rank[order] = np.arange(n) - start[cs]
     prio = key - cfg.spread_gamma * rank
     o = np.argsort(-prio, kind="stable")
-    return xy[o], d128[o], sc[o], credit[o]
+    return cand.take(o), sc[o], credit[o]
 
 
 def extract_target(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
@@ -318,19 +342,21 @@ def extract_target(gray: NDArray[np.uint8], cfg: Config | None = None) -> Featur
 
 def _extract_target(gray: NDArray[np.uint8], cfg: Config) -> Features:
     H0, W0 = gray.shape[:2]
-    xy, d128, sc, credit = _target_candidates(gray, cfg)
+    cand, sc, credit = _target_candidates(gray, cfg)
     n = cfg.target_budget
     if cfg.min_credit > 0 and cfg.n_views > 0:
         n = min(n, int((credit >= cfg.min_credit).sum()))
-    xy, d128, sc, credit = xy[:n], d128[:n], sc[:n], credit[:n]
+    kept = cand.take(np.arange(min(n, len(cand.xy))))
     return Features(
-        xy=xy,
-        desc=project(d128) if len(d128) else np.zeros((0, _dim()), np.float32),
+        xy=kept.xy,
+        desc=project(kept.desc) if len(kept.desc) else np.zeros((0, _dim()), np.float32),
         width=W0,
         height=H0,
-        scale=sc,
-        credit=credit,
+        scale=sc[:n],
+        credit=credit[:n],
         n_views=cfg.n_views,
+        angle=kept.angle,
+        size=kept.size,
     )
 
 
@@ -345,12 +371,14 @@ def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None) -> Feature
             cv2.resize(gray, (round(W0 * s), round(H0 * s)), interpolation=cv2.INTER_AREA), np.uint8
         )
     )
-    xy, d, resp, size = _detect(im, cfg.query_sift_contrast, cfg.query_features)
+    det = _detect(im, cfg.query_sift_contrast, cfg.query_features)
     return Features(
-        xy=(xy / s).astype(np.float32),
-        desc=project(d) if len(d) else np.zeros((0, _dim()), np.float32),
+        xy=(det.xy / s).astype(np.float32),
+        desc=project(det.desc) if len(det.desc) else np.zeros((0, _dim()), np.float32),
         width=W0,
         height=H0,
+        angle=det.angle,
+        size=(det.size / s).astype(np.float32),
     )
 
 
@@ -441,6 +469,7 @@ class ChannelIndex:
         # height in 1/65535ths (finer than 0.1 px below 6,500 px). 8 bytes a slot, not 16.
         self._slot_img = np.full(self._cap, -1, np.int32)
         self._slot_xy = np.zeros((self._cap, 2), np.uint16)
+        self._slot_geo = np.zeros((self._cap, 2), np.uint8)  # angle, size (see _to_geo)
         self._next = 0  # slots [0, _next) have been used once
         self._free: list[int] = []  # deleted slots, to be reused
         # Per image one int32 array, [width, height, slot, slot, ...]: one Python object
@@ -467,6 +496,7 @@ class ChannelIndex:
         self._ix.resize_index(new)
         self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int32)])
         self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.uint16)])
+        self._slot_geo = np.concatenate([self._slot_geo, np.zeros((new - self._cap, 2), np.uint8)])
         self._cap = new
 
     def add(self, image_id: int, f: Features) -> None:
@@ -488,6 +518,7 @@ class ChannelIndex:
             self._ix.add_items(f.desc, sl, num_threads=1)
             self._slot_img[sl] = image_id
             self._slot_xy[sl] = _to_fraction(f.xy, f.width, f.height)
+            self._slot_geo[sl] = _to_geo(f.angle, f.size, n)
             self._images[image_id] = np.concatenate([[f.width, f.height], sl]).astype(np.int32)
 
     def _slots(self, image_id: int) -> NDArray[np.int32]:
@@ -608,6 +639,9 @@ class ChannelIndex:
                 rows = np.nonzero(good)[0]
                 slots = sl[best[good]]
                 d = db[good].astype(np.float32)
+        if cfg.cluster:
+            near = _densest_cluster(q, rows, self._slot_geo[slots], cfg)
+            rows, slots, d = rows[near], slots[near], d[near]
         # one-to-one: greedy by distance over query rows and target slots
         o = np.argsort(d, kind="stable")
         rows, slots = rows[o], slots[o]
@@ -627,6 +661,7 @@ class ChannelIndex:
         if Hm is None or mask is None:
             return None
         inl = mask.ravel().astype(bool)
+        inl[inl] = _consistent(np.asarray(Hm, np.float64), src[inl], self._slot_geo[slots[inl]], q, rows[inl], cfg)
         ni = int(inl.sum())
         if debug is not None:
             debug.setdefault("verify", {})[img] = (len(rows), ni)
@@ -647,6 +682,75 @@ class ChannelIndex:
 def _to_fraction(xy: NDArray[np.float32], w: int, h: int) -> NDArray[np.uint16]:
     frac = np.asarray(xy, np.float64) / np.array([max(w, 1), max(h, 1)]) * 65535.0
     return np.asarray(np.clip(np.rint(frac), 0, 65535), np.uint16)
+
+
+def _to_geo(angle: NDArray[np.float32] | None, size: NDArray[np.float32] | None, n: int
+            ) -> NDArray[np.uint8]:
+    """Orientation in 256ths of a turn and log2(size) in 16ths of an octave, +1 (0 = unknown)."""
+    if angle is None or size is None:
+        return np.zeros((n, 2), np.uint8)
+    a = np.rint(np.asarray(angle, np.float64) * 256.0 / 360.0).astype(np.int64) % 256
+    z = np.clip(np.rint(np.log2(np.maximum(size, 1.0)) * 16.0) + 1, 1, 255)
+    return np.stack([a, z], 1).astype(np.uint8)
+
+
+def _from_geo(geo: NDArray[np.uint8]) -> tuple[NDArray[np.float64], NDArray[np.float64],
+                                                NDArray[np.bool_]]:
+    """(angle degrees, size px, known) from ``_to_geo``'s codes."""
+    angle = geo[:, 0].astype(np.float64) * (360.0 / 256.0)
+    return angle, 2.0 ** ((geo[:, 1].astype(np.float64) - 1) / 16.0), geo[:, 1] > 0
+
+
+def _consistent(Hm: NDArray[np.float64], src: NDArray[np.float32], geo: NDArray[np.uint8],
+                q: Features, rows: NDArray[np.int64], cfg: Config) -> NDArray[np.bool_]:
+    """Which correspondences agree with the homography in orientation and scale as well as in
+    position: the target keypoint's orientation and size, carried through ``Hm`` at that point,
+    must land within ``angle_tol`` degrees and ``size_tol`` (factor) of the photo keypoint's.
+    Random correspondences that fit a homography by chance rarely do.  Unknown geometry (either
+    side) passes."""
+    if q.angle is None or q.size is None or len(rows) == 0:
+        return np.ones(len(rows), bool)
+    d_angle, d_size, known = _geometry_residuals(Hm, src, geo, q, rows)
+    ok = (d_angle <= cfg.angle_tol) & (d_size <= np.log2(cfg.size_tol))
+    return np.asarray(ok | ~known, bool)
+
+
+def _densest_cluster(q: Features, rows: NDArray[np.int64], geo: NDArray[np.uint8], cfg: Config
+                     ) -> NDArray[np.bool_]:
+    """The correspondences whose rotation (photo angle - target angle) and scale change lie
+    within ``cluster_angle`` and ``cluster_scale`` of the correspondence that has the most such
+    neighbours: a flat target seen in a photo turns and scales by about one amount everywhere,
+    chance correspondences spread over all of them."""
+    n = len(rows)
+    t_angle, t_size, known = _from_geo(geo)
+    if q.angle is None or q.size is None or n == 0 or not known.all():
+        return np.ones(n, bool)
+    turn = (q.angle[rows] - t_angle) % 360.0
+    zoom = np.log2(np.maximum(q.size[rows], 1e-3) / t_size)
+    near = (np.abs((turn[:, None] - turn[None, :] + 180.0) % 360.0 - 180.0) <= cfg.cluster_angle
+            ) & (np.abs(zoom[:, None] - zoom[None, :]) <= cfg.cluster_scale)
+    return np.asarray(near[int(np.argmax(near.sum(1)))], bool)
+
+
+def _geometry_residuals(
+    Hm: NDArray[np.float64], src: NDArray[np.float32], geo: NDArray[np.uint8], q: Features,
+    rows: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """|orientation error| in degrees, |log2 size ratio|, and whether the target's is known."""
+    assert q.angle is not None and q.size is not None
+    n = len(rows)
+    t_angle, t_size, known = _from_geo(geo)
+    rad = np.deg2rad(t_angle)
+    step = np.maximum(t_size, 2.0)[:, None] * 0.5
+    p = src.astype(np.float64)
+    ends = np.concatenate([p, p + step * np.stack([np.cos(rad), np.sin(rad)], 1)])
+    mapped = cv2.perspectiveTransform(ends[None], Hm)[0]
+    v = mapped[n:] - mapped[:n]
+    exp_angle = np.rad2deg(np.arctan2(v[:, 1], v[:, 0]))
+    exp_size = t_size * np.linalg.norm(v, axis=1) / step[:, 0]
+    d_angle = np.abs((q.angle[rows] - exp_angle + 180.0) % 360.0 - 180.0)
+    d_size = np.abs(np.log2(np.maximum(q.size[rows], 1e-3) / np.maximum(exp_size, 1e-3)))
+    return d_angle, d_size, known
 
 
 def _from_fraction(frac: NDArray[np.uint16], w: int, h: int) -> NDArray[np.float32]:

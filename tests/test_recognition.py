@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -62,8 +64,24 @@ def test_features_survive_their_stored_form() -> None:
     assert (back.width, back.height) == (f.width, f.height)
     np.testing.assert_array_equal(back.xy, f.xy)
     np.testing.assert_allclose(back.desc, f.desc, atol=1e-3)
+    assert back.angle is not None and f.angle is not None
+    assert back.size is not None and f.size is not None
+    np.testing.assert_allclose(back.angle, f.angle, atol=0.2)  # degrees
+    np.testing.assert_allclose(back.size, f.size, rtol=1e-3)
     with pytest.raises(ValueError):
         features.decode(b"\x93garbage")
+
+
+def test_targets_stored_without_orientations_are_still_found() -> None:
+    # features stored before keypoint orientations and sizes were kept: positions only
+    idx = ChannelIndex()
+    for image_id, name in enumerate(CATALOG):
+        old = replace(_features(target(name)), angle=None, size=None)
+        idx.add(image_id, features.decode(features.encode(old)))
+    photo, corners = photo_of("pub.building.0", seed=1, angle=30, blur=1.0)
+    found = idx.search(_features(photo, query=True))
+    assert found and found[0].image_id == CATALOG.index("pub.building.0")
+    assert np.abs(found[0].corners - corners).max() < 4.0
 
 
 def test_level_rises_with_texture() -> None:
