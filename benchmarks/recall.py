@@ -1,29 +1,41 @@
 """Recall of the recognition pipeline in-process, without the service: for trying a setting.
 
-    python -m benchmarks.recall --data ../shared/bench/public [--set query_sift_contrast=0.02]
+    python -m benchmarks.recall --data ../shared/bench/public [--distractors 10000]
+        [--set min_inliers=6 --set angle_tol=30]
 
-Adds the catalog to one ChannelIndex as AddImage would (refusing level 0), extracts and
+Adds the catalog to one ChannelIndex as AddImage would (refusing level 0), then optionally
+``--distractors`` make_bench.py images (their features are extracted on 2 processes once per
+target-side setting and cached in bench-data/, about 12 minutes for 10,000), extracts and
 searches every query on one thread, and prints recall per difficulty, false positives, wrong
-identifiers, the easy misses and the median extract+search time. ``--set`` overrides fields of
-``matcher.recognition.Config`` (numbers, or comma-separated tuples). Figures from here are
-for comparing settings in the same run; `make bench` measures the service.
+identifiers, the easy misses and the median extract+search time. It also counts *false
+verifications*: images other than the expected one that pass verification for any query (up
+to 10 candidates per query, so a much larger sample of chance matches than the 34 negatives).
+``--set`` overrides fields of ``matcher.recognition.Config`` (numbers, or comma-separated
+tuples). Figures from here are for comparing settings in the same run; `make bench` measures
+the service.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
+import pickle
 import time
 from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from benchmarks.inprocess import gray, index_catalog
-from benchmarks.recognition import score, truth
+from benchmarks.recognition import ROOT, distractors, score, truth
 from matcher import features, recognition
+
+DISTRACTOR_ID = 10_000_000  # distractors' image ids start here
 
 
 def parse_setting(text: str) -> tuple[str, Any]:
@@ -34,24 +46,65 @@ def parse_setting(text: str) -> tuple[str, Any]:
     return key, type(current)(value)
 
 
+def _target_side(cfg: recognition.Config) -> dict[str, Any]:
+    """The settings a target's features depend on (its views use the query contrast)."""
+    names = [f.name for f in dataclasses.fields(cfg)]
+    return {n: getattr(cfg, n)
+            for n in [*names[:names.index("query_scale")], "query_sift_contrast"]}
+
+
+def _extract(paths: list[Path], cfg: recognition.Config) -> list[tuple[int, bytes]]:
+    cv2.setNumThreads(1)
+    with threadpool_limits(1):
+        found = [recognition.extract_target(gray(path), cfg) for path in paths]
+    return [(recognition.rate_level(f), features.encode(f)) for f in found]
+
+
+def distractor_features(data: Path, count: int, cfg: recognition.Config
+                        ) -> list[tuple[int, bytes]]:
+    """(level, stored features) of ``count`` distractors, cached per code and setting."""
+    here = Path(recognition.__file__).parent
+    digest = hashlib.sha1((here / "recognition.py").read_bytes() + (here / "pca.npy").read_bytes()
+                          + repr(_target_side(cfg)).encode()).hexdigest()[:12]
+    cache = ROOT / "bench-data" / f"features-{count}-{digest}.pkl"
+    if cache.exists():
+        cached: list[tuple[int, bytes]] = pickle.loads(cache.read_bytes())
+        return cached
+    paths = distractors(data, count)
+    chunks = [paths[i:i + 250] for i in range(0, len(paths), 250)]
+    with ProcessPoolExecutor(2) as pool:
+        done = [item for part in pool.map(_extract, chunks, [cfg] * len(chunks))
+                for item in part]
+    cache.write_bytes(pickle.dumps(done))
+    return done
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True)
+    p.add_argument("--distractors", type=int, default=0)
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = p.parse_args()
     cv2.setNumThreads(1)
     cfg = dataclasses.replace(recognition.CFG, **dict(map(parse_setting, args.set)))
     index, names, levels = index_catalog(args.data, cfg)
+    if args.distractors:
+        for n, (level, stored) in enumerate(distractor_features(args.data, args.distractors, cfg)):
+            if level:
+                index.add(DISTRACTOR_ID + n, features.decode(stored))
     rows = truth(args.data)
     answers: dict[str, str] = {}
     seconds = []
+    false_verified = 0
     for row in rows:
         photo = gray(args.data / "queries" / f"{row['query']}.jpg")
         started = time.perf_counter()
         q = recognition.extract_query(photo, cfg)
-        found = index.search(q) if len(q.xy) >= features.MIN_QUERY_FEATURES else []
+        found = index.search(q, limit=cfg.candidates) \
+            if len(q.xy) >= features.MIN_QUERY_FEATURES else []
         seconds.append(time.perf_counter() - started)
-        answers[row["query"]] = names[found[0].image_id] if found else ""
+        answers[row["query"]] = names.get(found[0].image_id, "a distractor") if found else ""
+        false_verified += sum(names.get(m.image_id) != row["expected"] for m in found)
         if row["difficulty"] == "easy" and row["expected"] \
                 and answers[row["query"]] != row["expected"]:
             print(f"easy miss: {row['query']} ({row['expected']}) -> "
@@ -61,7 +114,9 @@ def main() -> None:
     print(f"settings {args.set or 'defaults'}: levels {by_level}; "
           f"recall {', '.join(f'{d} {v:.3f}' for d, v in result.recall.items())}; "
           f"false positives {result.false_positives[0]} of {result.false_positives[1]}; "
-          f"wrong {result.wrong[0]}; extract+search median {np.median(seconds) * 1000:.1f} ms")
+          f"wrong {result.wrong[0]}; false verifications {false_verified}; "
+          f"extract+search median {np.median(seconds) * 1000:.1f} ms"
+          f"{f' (+{args.distractors} distractors)' if args.distractors else ''}")
 
 
 if __name__ == "__main__":

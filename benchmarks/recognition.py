@@ -27,10 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import cv2
 import numpy as np
 
 from benchmarks import reference
+from benchmarks.inprocess import gray
 from cloudreco.local import LocalStack
+from matcher.recognition import extract_query
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "BENCHMARKS.md"
@@ -246,6 +249,19 @@ def compare_reference(data: Path, run: Run, sample: int) -> str:
     ])
 
 
+def host_speed(data: Path) -> float:
+    """Median milliseconds of one query photo's extraction on one thread: a yardstick of how
+    fast this shared host ran, so that runs taken at different times can be compared."""
+    cv2.setNumThreads(1)
+    photo = gray(sorted((data / "queries").glob("*.jpg"))[0])
+    times = []
+    for _ in range(15):
+        started = time.perf_counter()
+        extract_query(photo)
+        times.append(time.perf_counter() - started)
+    return float(np.median(times)) * 1000
+
+
 def machine() -> str:
     model = "unknown CPU"
     with open("/proc/cpuinfo") as f:
@@ -288,6 +304,8 @@ def markdown(s: dict[str, Any], command: str) -> str:
         f"(refused: {s['add_failed'] or 'none'}) |",
         f"| matcher RSS empty -> full | {empty:.0f} MiB -> {full:.0f} MiB "
         f"({s['bytes_per_image'] / 1024:.1f} KiB per image{per_distractor}) |",
+        "| host speed: one photo's extraction, 1 thread, before / after the run | "
+        + " / ".join(f"{ms:.1f} ms" for ms in s["host_ms"]) + " |",
         "",
     ])
 
@@ -314,6 +332,7 @@ def main() -> None:
     p.add_argument("--no-report", action="store_true", help="print only, leave BENCHMARKS.md")
     args = p.parse_args()
     extra = distractors(args.data, args.distractors) if args.distractors else []
+    host_before = host_speed(args.data)
     with tempfile.TemporaryDirectory(prefix="cloudreco-bench-") as tmp:
         stack = LocalStack(Path(tmp) / "data", shards=args.shards)
         stack.start()
@@ -322,6 +341,7 @@ def main() -> None:
         finally:
             stack.stop()
     summary = summarise(run, args.data, len(extra))
+    summary["host_ms"] = [host_before, host_speed(args.data)]
     print(json.dumps(summary, indent=2))
     command = "make bench-scale" if args.distractors else "make bench"
     body = markdown(summary, command)

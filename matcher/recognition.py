@@ -629,12 +629,12 @@ class ChannelIndex:
             if len(sl) >= 2:
                 T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
                 D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
-                p2 = np.argpartition(D, 1, axis=1)[:, :2]
-                d2 = np.take_along_axis(D, p2, 1)
-                sw = d2[:, 0] > d2[:, 1]
-                best = np.where(sw, p2[:, 1], p2[:, 0])
-                db = np.minimum(d2[:, 0], d2[:, 1])
-                ds = np.maximum(d2[:, 0], d2[:, 1])
+                # nearest and second nearest by two passes (argpartition is 4x slower here)
+                every = np.arange(len(D))
+                best = D.argmin(1)
+                db = D[every, best]
+                D[every, best] = np.inf
+                ds = D.min(1)
                 good = (db <= cfg.rematch_maxdist) & (db <= cfg.rematch_ratio**2 * ds)
                 rows = np.nonzero(good)[0]
                 slots = sl[best[good]]
