@@ -465,8 +465,9 @@ class ChannelIndex:
             random_seed=100,
         )
         self._ix.set_ef(self.cfg.ef)
-        # Per index slot: its image, and its keypoint as a fraction of the image's width and
-        # height in 1/65535ths (finer than 0.1 px below 6,500 px). 8 bytes a slot, not 16.
+        # Per index slot: its image, its keypoint as a fraction of the image's width and
+        # height in 1/65535ths (finer than 0.1 px below 6,500 px), and the keypoint's
+        # orientation and size in one byte each. 10 bytes a slot.
         self._slot_img = np.full(self._cap, -1, np.int32)
         self._slot_xy = np.zeros((self._cap, 2), np.uint16)
         self._slot_geo = np.zeros((self._cap, 2), np.uint8)  # angle, size (see _to_geo)
