@@ -1,17 +1,22 @@
-"""What the in-process benchmarks share: reading images as the matcher does, and indexing the
-catalog as AddImage would (level 0 refused)."""
+"""What the in-process benchmarks share: reading images as the matcher does, indexing the
+catalog as AddImage would (level 0 refused), and extracting many targets on worker processes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
+from threadpoolctl import threadpool_limits
 
 from matcher import recognition
 from matcher.imaging import decode_gray
 
 MAX_PIXELS = 40_000_000
+DISTRACTOR_ID = 10_000_000  # distractors' image ids start here, above the catalog's
 
 
 def gray(path: Path) -> NDArray[np.uint8]:
@@ -32,3 +37,19 @@ def index_catalog(data: Path, cfg: recognition.Config | None = None
             names[len(names)] = path.stem
             index.add(len(names) - 1, f)
     return index, names, levels
+
+
+def _extract_targets(paths: list[Path], cfg: recognition.Config) -> list[recognition.Features]:
+    cv2.setNumThreads(1)
+    with threadpool_limits(1):
+        return [recognition.extract_target(gray(path), cfg) for path in paths]
+
+
+def extract_targets(paths: list[Path], cfg: recognition.Config, chunk: int = 250
+                    ) -> Iterator[recognition.Features]:
+    """Targets' features in ``paths`` order, extracted by 2 single-threaded processes; yielded
+    a chunk at a time, so that a caller measuring its own memory holds only one chunk."""
+    chunks = [paths[i:i + chunk] for i in range(0, len(paths), chunk)]
+    with ProcessPoolExecutor(2) as pool:
+        for batch in pool.map(_extract_targets, chunks, [cfg] * len(chunks)):
+            yield from batch

@@ -23,19 +23,15 @@ import hashlib
 import pickle
 import time
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
-from threadpoolctl import threadpool_limits
 
-from benchmarks.inprocess import gray, index_catalog
+from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, gray, index_catalog
 from benchmarks.recognition import ROOT, distractors, score, truth
 from matcher import features, recognition
-
-DISTRACTOR_ID = 10_000_000  # distractors' image ids start here
 
 
 def parse_setting(text: str) -> tuple[str, Any]:
@@ -53,13 +49,6 @@ def _target_side(cfg: recognition.Config) -> dict[str, Any]:
             for n in [*names[:names.index("query_scale")], "query_sift_contrast"]}
 
 
-def _extract(paths: list[Path], cfg: recognition.Config) -> list[tuple[int, bytes]]:
-    cv2.setNumThreads(1)
-    with threadpool_limits(1):
-        found = [recognition.extract_target(gray(path), cfg) for path in paths]
-    return [(recognition.rate_level(f), features.encode(f)) for f in found]
-
-
 def distractor_features(data: Path, count: int, cfg: recognition.Config
                         ) -> list[tuple[int, bytes]]:
     """(level, stored features) of ``count`` distractors, cached per code and setting."""
@@ -70,11 +59,8 @@ def distractor_features(data: Path, count: int, cfg: recognition.Config
     if cache.exists():
         cached: list[tuple[int, bytes]] = pickle.loads(cache.read_bytes())
         return cached
-    paths = distractors(data, count)
-    chunks = [paths[i:i + 250] for i in range(0, len(paths), 250)]
-    with ProcessPoolExecutor(2) as pool:
-        done = [item for part in pool.map(_extract, chunks, [cfg] * len(chunks))
-                for item in part]
+    done = [(recognition.rate_level(f), features.encode(f))
+            for f in extract_targets(distractors(data, count), cfg)]
     cache.write_bytes(pickle.dumps(done))
     return done
 

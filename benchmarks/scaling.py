@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import cv2
@@ -25,19 +24,13 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_limits
 
-from benchmarks.inprocess import gray, index_catalog
+from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, gray, index_catalog
 from benchmarks.recognition import distractors, machine, truth, write_report
 from matcher import features
 from matcher.memory import release_freed_memory, use_one_heap
-from matcher.recognition import CFG, Features
+from matcher.recognition import CFG
 
 CHUNK = 2000
-
-
-def _distractor_features(paths: list[Path]) -> list[Features]:
-    cv2.setNumThreads(1)
-    cfg = dataclasses.replace(CFG, n_views=0)
-    return [features.extract_target(gray(p), cfg) for p in paths]
 
 
 def rss() -> int:
@@ -73,31 +66,28 @@ def main() -> None:
     ]
     added = 0
     last_rss, last_n = rss(), len(index)
-    with ProcessPoolExecutor(2) as pool:
-        for size in sizes:
-            todo = extra[added:added + max(0, size - len(index))]
-            chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
-            for batch in pool.map(_distractor_features, chunks):
-                for f in batch:
-                    index.add(10_000_000 + added, f)
-                    added += 1
-            grown = rss() - base
-            times, hard = [], []
-            for row, q in zip(rows, queries, strict=True):
-                started = time.perf_counter()
-                found = index.search(q)
-                times.append(time.perf_counter() - started)
-                if row["difficulty"] == "hard" and row["expected"]:
-                    hard.append(bool(found) and names.get(found[0].image_id) == row["expected"])
-            ms = np.array(times) * 1000
-            n = len(index)
-            now = rss()
-            marginal = (now - last_rss) / max(1, n - last_n)
-            last_rss, last_n = now, n
-            lines.append(f"| {n} | {grown / n / 1024:.1f} KiB | {marginal / 1024:.1f} KiB | "
-                         f"{np.median(ms):.1f} ms | {np.percentile(ms, 95):.1f} ms | "
-                         f"{np.mean(hard):.3f} |")
-            print(lines[-1], flush=True)
+    for size in sizes:
+        todo = extra[added:added + max(0, size - len(index))]
+        for f in extract_targets(todo, dataclasses.replace(CFG, n_views=0), CHUNK):
+            index.add(DISTRACTOR_ID + added, f)
+            added += 1
+        grown = rss() - base
+        times, hard = [], []
+        for row, q in zip(rows, queries, strict=True):
+            started = time.perf_counter()
+            found = index.search(q)
+            times.append(time.perf_counter() - started)
+            if row["difficulty"] == "hard" and row["expected"]:
+                hard.append(bool(found) and names.get(found[0].image_id) == row["expected"])
+        ms = np.array(times) * 1000
+        n = len(index)
+        now = rss()
+        marginal = (now - last_rss) / max(1, n - last_n)
+        last_rss, last_n = now, n
+        lines.append(f"| {n} | {grown / n / 1024:.1f} KiB | {marginal / 1024:.1f} KiB | "
+                     f"{np.median(ms):.1f} ms | {np.percentile(ms, 95):.1f} ms | "
+                     f"{np.mean(hard):.3f} |")
+        print(lines[-1], flush=True)
     body = "\n".join(lines) + "\n"
     print(body)
     if not args.no_report:
