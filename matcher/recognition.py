@@ -73,8 +73,8 @@ class Config:
     # --- index
     M: int = 8
     ef_construction: int = 60
-    ef: int = 32
-    k: int = 8
+    ef: int = 16
+    k: int = 6
     # --- voting
     max_dist: float = 0.60  # squared-L2 bound on normalised descriptors
     ratio: float = 0.90  # d(best of this image) / d(best of another image)
@@ -96,8 +96,8 @@ class Config:
     cluster_angle: float = 30.0  # degrees
     cluster_scale: float = 1.0  # octaves
     rematch: bool = False  # re-match the query against each candidate's own descriptors
-    rematch_ratio: float = 0.85  # Lowe ratio within the candidate image
-    rematch_maxdist: float = 0.8  # squared L2 bound (normalised descriptors)
+    rematch_ratio: float = 1.0  # Lowe ratio within the candidate image (1 = none: text repeats)
+    rematch_maxdist: float = 0.6  # squared L2 bound (normalised descriptors), as max_dist
     rematch_fallback: bool = True  # rematch only candidates that failed the knn-based check
     rematch_min_inliers: int = 7
     rematch_min_ratio: float = 0.0  # inliers / putative matches after rematch
@@ -630,13 +630,14 @@ class ChannelIndex:
             if len(sl) >= 2:
                 T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
                 D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
-                # nearest and second nearest by two passes (argpartition is 4x slower here)
                 every = np.arange(len(D))
                 best = D.argmin(1)
                 db = D[every, best]
-                D[every, best] = np.inf
-                ds = D.min(1)
-                good = (db <= cfg.rematch_maxdist) & (db <= cfg.rematch_ratio**2 * ds)
+                good = db <= cfg.rematch_maxdist
+                if cfg.rematch_ratio < 1.0:
+                    # second nearest by a second pass (argpartition is 4x slower here)
+                    D[every, best] = np.inf
+                    good &= db <= cfg.rematch_ratio**2 * D.min(1)
                 rows = np.nonzero(good)[0]
                 slots = sl[best[good]]
                 d = db[good].astype(np.float32)
@@ -723,12 +724,14 @@ def _densest_cluster(q: Features, rows: NDArray[np.int64], geo: NDArray[np.uint8
     neighbours: a flat target seen in a photo turns and scales by about one amount everywhere,
     chance correspondences spread over all of them."""
     n = len(rows)
-    t_angle, t_size, known = _from_geo(geo)
-    if q.angle is None or q.size is None or n == 0 or not known.all():
+    if q.angle is None or q.size is None or n == 0:
         return np.ones(n, bool)
-    turn = (q.angle[rows] - t_angle) % 360.0
-    zoom = np.log2(np.maximum(q.size[rows], 1e-3) / t_size)
-    near = (np.abs((turn[:, None] - turn[None, :] + 180.0) % 360.0 - 180.0) <= cfg.cluster_angle
+    t_angle, t_size, known = _from_geo(geo)
+    if not known.all():
+        return np.ones(n, bool)
+    turn = q.angle[rows] - t_angle
+    zoom = _octaves(q.size[rows], t_size)
+    near = (_turn(turn[:, None], turn[None, :]) <= cfg.cluster_angle
             ) & (np.abs(zoom[:, None] - zoom[None, :]) <= cfg.cluster_scale)
     return np.asarray(near[int(np.argmax(near.sum(1)))], bool)
 
@@ -749,9 +752,17 @@ def _geometry_residuals(
     v = mapped[n:] - mapped[:n]
     exp_angle = np.rad2deg(np.arctan2(v[:, 1], v[:, 0]))
     exp_size = t_size * np.linalg.norm(v, axis=1) / step[:, 0]
-    d_angle = np.abs((q.angle[rows] - exp_angle + 180.0) % 360.0 - 180.0)
-    d_size = np.abs(np.log2(np.maximum(q.size[rows], 1e-3) / np.maximum(exp_size, 1e-3)))
-    return d_angle, d_size, known
+    return _turn(q.angle[rows], exp_angle), np.abs(_octaves(q.size[rows], exp_size)), known
+
+
+def _turn(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+    """|a - b| in degrees, the short way round."""
+    return np.asarray(np.abs((a - b + 180.0) % 360.0 - 180.0), np.float64)
+
+
+def _octaves(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
+    """log2(a / b) for sizes, either of which may be 0."""
+    return np.asarray(np.log2(np.maximum(a, 1e-3) / np.maximum(b, 1e-3)), np.float64)
 
 
 def _from_fraction(frac: NDArray[np.uint16], w: int, h: int) -> NDArray[np.float32]:
