@@ -12,9 +12,11 @@ target (AddImage):  SIFT on the target resized to a few "as seen in a photo" siz
                     scales (so a target costs a bounded number of index entries).
 query (photo):      SIFT on the photo downscaled by ``query_scale``, RootSIFT, PCA.
 search:             knn in one hnswlib index per channel -> votes per image ->
-                    correspondences of the best candidates that agree on one rotation and
-                    scale -> one-to-one -> homography (USAC_MAGSAC) -> inliers that also agree
-                    with it in orientation and size -> plausibility of the projected outline.
+                    correspondences of the best candidates (the knn's, or if those fail, each
+                    photo descriptor's nearest among the candidate's own) that agree on one
+                    rotation and scale -> one-to-one -> homography (USAC_MAGSAC) -> inliers
+                    that also agree with it in orientation and size -> plausibility of the
+                    projected outline.
 """
 
 from __future__ import annotations
