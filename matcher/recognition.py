@@ -264,7 +264,8 @@ def _target_candidates(
                                cfg.pool_per_scale, cfg.target_grid))
         found.append(det._replace(xy=det.xy / s, size=det.size / s))
         ss.append(np.full(len(det.xy), si, np.int8))
-    cand = Detected(*(np.concatenate(parts).astype(np.float32) for parts in zip(*found, strict=True)))
+    cand = Detected(*(np.concatenate(parts).astype(np.float32)
+                      for parts in zip(*found, strict=True)))
     xy, d128, resp = cand.xy, cand.desc, cand.response
     sc = np.concatenate(ss)
     n = len(xy)
@@ -665,7 +666,8 @@ class ChannelIndex:
         if Hm is None or mask is None:
             return None
         inl = mask.ravel().astype(bool)
-        inl[inl] = _consistent(np.asarray(Hm, np.float64), src[inl], self._slot_geo[slots[inl]], q, rows[inl], cfg)
+        inl[inl] = _consistent(np.asarray(Hm, np.float64), src[inl],
+                               self._slot_geo[slots[inl]], q, rows[inl], cfg)
         ni = int(inl.sum())
         if debug is not None:
             debug.setdefault("verify", {})[img] = (len(rows), ni)
