@@ -14,9 +14,10 @@ query (photo):      SIFT on the photo downscaled by ``query_scale``, RootSIFT, P
 search:             knn in one hnswlib index per channel -> votes per image ->
                     correspondences of the best candidates (the knn's, or if those fail, each
                     photo descriptor's nearest among the candidate's own) that agree on one
-                    rotation and scale -> one-to-one -> homography (USAC_MAGSAC) -> inliers
-                    that also agree with it in orientation and size -> plausibility of the
-                    projected outline.
+                    rotation and scale (the densest such group; for the candidate's own, the
+                    next densest too, at a stricter bar) -> one-to-one -> homography
+                    (USAC_MAGSAC) -> inliers that also agree with it in orientation and
+                    size -> plausibility of the projected outline.
 """
 
 from __future__ import annotations
@@ -104,6 +105,10 @@ class Config:
     rematch_min_inliers: int = 7
     rematch_min_ratio: float = 0.0  # inliers / putative matches after rematch
     rematch_top: int = 10  # fallback only for the first N candidates by votes
+    # a rematch whose densest cluster fails tries the next densest (a row of notes or letters
+    # matches itself half a turn round too) at this stricter bar (0 = no second try): a second
+    # chance at 7 let a negative photo through at +10k, 9 did not
+    second_cluster_inliers: int = 9
 
 
 CFG = Config()
@@ -163,11 +168,14 @@ class Match:
 _tls = threading.local()
 
 
-def _sift(contrast: float) -> cv2.SIFT:
-    key = f"sift{contrast}"
+def _sift(contrast: float, nmax: int = 0) -> cv2.SIFT:
+    """This thread's SIFT; with ``nmax`` it describes only the ``nmax`` strongest keypoints
+    (describing is about half of SIFT's time on a photo)."""
+    key = f"sift{contrast}/{nmax}"
     s = getattr(_tls, key, None)
     if s is None:
-        s = cv2.SIFT_create(nfeatures=0, contrastThreshold=contrast)  # type: ignore[attr-defined]
+        s = cv2.SIFT_create(  # type: ignore[attr-defined]
+            nfeatures=nmax, contrastThreshold=contrast)
         setattr(_tls, key, s)
     return s  # type: ignore[no-any-return]
 
@@ -202,7 +210,7 @@ class Detected(NamedTuple):
 
 
 def _detect(gray: NDArray[np.uint8], contrast: float, nmax: int = 0) -> Detected:
-    kps, d = _sift(contrast).detectAndCompute(gray, None)
+    kps, d = _sift(contrast, nmax).detectAndCompute(gray, None)
     if d is None or len(kps) == 0:
         z = np.zeros(0, np.float32)
         return Detected(np.zeros((0, 2), np.float32), np.zeros((0, 128), np.float32), z, z, z)
@@ -213,7 +221,7 @@ def _detect(gray: NDArray[np.uint8], contrast: float, nmax: int = 0) -> Detected
         np.array([k.size for k in kps], np.float32),
         np.array([k.angle for k in kps], np.float32),
     )
-    if nmax and len(kps) > nmax:
+    if nmax:  # strongest first; OpenCV may keep a few more that tie with the last
         return found.take(np.argsort(-found.response, kind="stable")[:nmax])
     return found
 
@@ -625,28 +633,62 @@ class ChannelIndex:
         debug: dict[str, Any] | None,
         rematch: bool = False,
     ) -> Match | None:
+        """Whether ``img`` is in the photo: its correspondences (the knn's, or with ``rematch``
+        each photo descriptor's nearest among ``img``'s own), then for the densest (rotation,
+        scale) cluster of them, and for the rematch also the next densest at a stricter bar,
+        a homography with enough consistent inliers and a plausible outline."""
         cfg = self.cfg
         min_inl = cfg.rematch_min_inliers if rematch and cfg.rematch_fallback else cfg.min_inliers
-        min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
         if rematch:
-            sl = self._slots(img)
-            if len(sl) >= 2:
-                T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
-                D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
-                every = np.arange(len(D))
-                best = D.argmin(1)
-                db = D[every, best]
-                good = db <= cfg.rematch_maxdist
-                if cfg.rematch_ratio < 1.0:
-                    # second nearest by a second pass (argpartition is 4x slower here)
-                    D[every, best] = np.inf
-                    good &= db <= cfg.rematch_ratio**2 * D.min(1)
-                rows = np.nonzero(good)[0]
-                slots = sl[best[good]]
-                d = db[good].astype(np.float32)
-        if cfg.cluster:
-            near = _densest_cluster(q, rows, self._slot_geo[slots], cfg)
-            rows, slots, d = rows[near], slots[near], d[near]
+            found = self._rematch(q, img)
+            if found is not None:
+                rows, slots, d = found
+        if not cfg.cluster:
+            return self._fit(q, img, rows, slots, d, min_inl, rematch, debug)
+        tries = 2 if rematch and cfg.second_cluster_inliers > 0 else 1
+        for i, near in enumerate(_clusters(q, rows, self._slot_geo[slots], cfg, tries)):
+            m = self._fit(q, img, rows[near], slots[near], d[near],
+                          min_inl if i == 0 else cfg.second_cluster_inliers, rematch, debug)
+            if m is not None:
+                return m
+        return None
+
+    def _rematch(self, q: Features, img: int
+                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]] | None:
+        """Each photo descriptor's nearest among ``img``'s own descriptors, within
+        ``rematch_maxdist``: (photo rows, index slots, squared distances); None for an image
+        with fewer than two descriptors."""
+        cfg = self.cfg
+        sl = self._slots(img)
+        if len(sl) < 2:
+            return None
+        T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
+        D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
+        every = np.arange(len(D))
+        best = D.argmin(1)
+        db = D[every, best]
+        good = db <= cfg.rematch_maxdist
+        if cfg.rematch_ratio < 1.0:
+            # second nearest by a second pass (argpartition is 4x slower here)
+            D[every, best] = np.inf
+            good &= db <= cfg.rematch_ratio**2 * D.min(1)
+        return np.nonzero(good)[0], sl[best[good]].astype(np.int64), db[good].astype(np.float32)
+
+    def _fit(
+        self,
+        q: Features,
+        img: int,
+        rows: NDArray[np.int64],
+        slots: NDArray[np.int64],
+        d: NDArray[np.float32],
+        min_inl: int,
+        rematch: bool,
+        debug: dict[str, Any] | None,
+    ) -> Match | None:
+        """One-to-one correspondences, a homography (USAC_MAGSAC), its inliers that agree in
+        orientation and size, and the plausibility of the projected outline."""
+        cfg = self.cfg
+        min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
         # one-to-one: greedy by distance over query rows and target slots
         o = np.argsort(d, kind="stable")
         rows, slots = rows[o], slots[o]
@@ -721,23 +763,34 @@ def _consistent(Hm: NDArray[np.float64], src: NDArray[np.float32], geo: NDArray[
     return np.asarray(ok | ~known, bool)
 
 
-def _densest_cluster(q: Features, rows: NDArray[np.int64], geo: NDArray[np.uint8], cfg: Config
-                     ) -> NDArray[np.bool_]:
-    """The correspondences whose rotation (photo angle - target angle) and scale change lie
-    within ``cluster_angle`` and ``cluster_scale`` of the correspondence that has the most such
-    neighbours: a flat target seen in a photo turns and scales by about one amount everywhere,
-    chance correspondences spread over all of them."""
+def _clusters(q: Features, rows: NDArray[np.int64], geo: NDArray[np.uint8], cfg: Config,
+              tries: int = 1) -> list[NDArray[np.bool_]]:
+    """Up to ``tries`` groups of correspondences whose rotation (photo angle - target angle) and
+    scale change lie within ``cluster_angle`` and ``cluster_scale`` of one correspondence: the
+    one with the most such neighbours, then the one with the most among those left out.  A flat
+    target seen in a photo turns and scales by about one amount everywhere; chance
+    correspondences spread over all of them, and a symmetric pattern (a row of notes) makes two
+    groups half a turn apart."""
     n = len(rows)
     if q.angle is None or q.size is None or n == 0:
-        return np.ones(n, bool)
+        return [np.ones(n, bool)]
     t_angle, t_size, known = _from_geo(geo)
     if not known.all():
-        return np.ones(n, bool)
+        return [np.ones(n, bool)]
     turn = q.angle[rows] - t_angle
     zoom = _octaves(q.size[rows], t_size)
     near = (_turn(turn[:, None], turn[None, :]) <= cfg.cluster_angle
             ) & (np.abs(zoom[:, None] - zoom[None, :]) <= cfg.cluster_scale)
-    return np.asarray(near[int(np.argmax(near.sum(1)))], bool)
+    out: list[NDArray[np.bool_]] = []
+    free = np.ones(n, bool)
+    for _ in range(tries):
+        counts = (near & free[None, :]).sum(1) * free
+        if counts.max() == 0:
+            break
+        group = near[int(np.argmax(counts))] & free
+        out.append(np.asarray(group, bool))
+        free &= ~group
+    return out
 
 
 def _geometry_residuals(

@@ -22,6 +22,14 @@ def target(name: str) -> bytes:
     return path.read_bytes()
 
 
+@cache
+def bench_photo(name: str) -> bytes:
+    """A benchmark query photo (JPEG bytes)."""
+    path = BENCH / "queries" / f"{name}.jpg"
+    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_BENCH_DATA)"
+    return path.read_bytes()
+
+
 def encode(img: npt.NDArray[np.uint8], ext: str = ".jpg", quality: int = 85) -> bytes:
     ok, buf = cv2.imencode(ext, img, [cv2.IMWRITE_JPEG_QUALITY, quality] if ext == ".jpg" else [])
     assert ok
