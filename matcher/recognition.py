@@ -643,8 +643,6 @@ class ChannelIndex:
             found = self._rematch(q, img)
             if found is not None:
                 rows, slots, d = found
-        if not cfg.cluster:
-            return self._fit(q, img, rows, slots, d, min_inl, rematch, debug)
         tries = 2 if rematch and cfg.second_cluster_inliers > 0 else 1
         for i, near in enumerate(_clusters(q, rows, self._slot_geo[slots], cfg, tries)):
             m = self._fit(q, img, rows[near], slots[near], d[near],
@@ -770,9 +768,10 @@ def _clusters(q: Features, rows: NDArray[np.int64], geo: NDArray[np.uint8], cfg:
     one with the most such neighbours, then the one with the most among those left out.  A flat
     target seen in a photo turns and scales by about one amount everywhere; chance
     correspondences spread over all of them, and a symmetric pattern (a row of notes) makes two
-    groups half a turn apart."""
+    groups half a turn apart.  Without ``cfg.cluster``, or without orientations, one group of
+    all of them."""
     n = len(rows)
-    if q.angle is None or q.size is None or n == 0:
+    if not cfg.cluster or q.angle is None or q.size is None or n == 0:
         return [np.ones(n, bool)]
     t_angle, t_size, known = _from_geo(geo)
     if not known.all():
@@ -783,13 +782,13 @@ def _clusters(q: Features, rows: NDArray[np.int64], geo: NDArray[np.uint8], cfg:
             ) & (np.abs(zoom[:, None] - zoom[None, :]) <= cfg.cluster_scale)
     out: list[NDArray[np.bool_]] = []
     free = np.ones(n, bool)
-    for _ in range(tries):
-        counts = (near & free[None, :]).sum(1) * free
-        if counts.max() == 0:
-            break
+    counts = near.sum(1)  # neighbours of each correspondence among those not yet grouped
+    while len(out) < tries and counts.max() > 0:
         group = near[int(np.argmax(counts))] & free
-        out.append(np.asarray(group, bool))
+        out.append(group)
         free &= ~group
+        if len(out) < tries:
+            counts = (counts - near[:, group].sum(1)) * free
     return out
 
 

@@ -15,19 +15,20 @@ BENCH = Path(os.environ.get(
 
 
 @cache
+def _bench_jpeg(folder: str, name: str) -> bytes:
+    path = BENCH / folder / f"{name}.jpg"
+    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_BENCH_DATA)"
+    return path.read_bytes()
+
+
 def target(name: str) -> bytes:
     """A benchmark catalog image (JPEG bytes)."""
-    path = BENCH / "catalog" / f"{name}.jpg"
-    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_BENCH_DATA)"
-    return path.read_bytes()
+    return _bench_jpeg("catalog", name)
 
 
-@cache
 def bench_photo(name: str) -> bytes:
     """A benchmark query photo (JPEG bytes)."""
-    path = BENCH / "queries" / f"{name}.jpg"
-    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_BENCH_DATA)"
-    return path.read_bytes()
+    return _bench_jpeg("queries", name)
 
 
 def encode(img: npt.NDArray[np.uint8], ext: str = ".jpg", quality: int = 85) -> bytes:
