@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from shared import changes
 from shared.credentials import hash_secret
 
 DEFAULT_MAX_IMAGES = 100_000
@@ -55,8 +56,13 @@ async def list_channels(pool: asyncpg.Pool, user: str | None) -> list[asyncpg.Re
 
 
 async def delete_channel(pool: asyncpg.Pool, channel: str) -> None:
-    """Delete a channel with its images and statistics. Matchers drop the images from their
-    indexes when they next start; FindImage never answers with them meanwhile."""
-    deleted = await pool.fetchval("DELETE FROM channels WHERE name = $1 RETURNING id", channel)
-    if deleted is None:
-        raise AdminError(f"no channel {channel!r}")
+    """Delete a channel with its images and statistics; every shard's replicas drop its
+    index as they follow their change log."""
+    async with pool.acquire() as conn, conn.transaction():
+        deleted = await conn.fetchval(
+            "DELETE FROM channels WHERE name = $1 RETURNING id", channel)
+        if deleted is None:
+            raise AdminError(f"no channel {channel!r}")
+        shards = await conn.fetchval("SELECT shards FROM cluster") or 0
+        for shard in range(shards):
+            await changes.append(conn, shard, changes.Op.CHANNEL_DROPPED, 0, deleted)

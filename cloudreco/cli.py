@@ -14,6 +14,7 @@ import asyncpg
 
 from cloudreco import admin
 from cloudreco.embedded import running_postgres, start_postgres
+from shared.cluster import reshard
 from shared.credentials import generate_secret
 from shared.db import create_pool, migrate
 from shared.settings import Settings
@@ -30,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     m = sub.add_parser("matcher", help="run one matcher shard")
     m.add_argument("--shard", type=int, required=True)
     sub.add_parser("migrate", help="apply database migrations")
+    rs = sub.add_parser("reshard", help="move the catalog to N shards (stop the stack first; "
+                                        "then start it with CLOUDRECO_SHARDS=N)")
+    rs.add_argument("shards", type=int)
 
     user = sub.add_parser("user", help="manage users").add_subparsers(dest="action",
                                                                       required=True)
@@ -120,6 +124,12 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         with database(settings) as uri:
             print("\n".join(asyncio.run(migrate(uri))) or "nothing to apply")
+    elif args.command == "reshard":
+        if args.shards < 1:
+            sys.exit("cloudreco: a catalog needs at least one shard")
+        moved, total = with_pool(settings, lambda p: reshard(p, args.shards))
+        print(f"{moved} of {total} images moved; the catalog is on {args.shards} shards. "
+              f"Start the stack with CLOUDRECO_SHARDS={args.shards}.")
     else:
         try:
             administer(settings, args)

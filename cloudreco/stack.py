@@ -1,8 +1,9 @@
 """``cloudreco run``: the whole stack on one machine, supervised.
 
-Starts the embedded Postgres and Redis (unless URLs are configured), applies migrations, then
-runs the gateway and one process per matcher shard, restarting any that dies, until SIGINT or
-SIGTERM stops them all.
+Starts the embedded Postgres and Redis (unless URLs are configured), applies migrations and
+checks the shard map, then runs the gateway and ``replicas`` matcher processes per shard.
+Whatever dies (a child, the embedded Redis, the embedded Postgres) is started again, with
+backoff, until SIGINT or SIGTERM stops them all.
 """
 
 from __future__ import annotations
@@ -12,19 +13,24 @@ import contextlib
 import ctypes
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cloudreco.embedded import start_postgres, start_redis
-from shared.db import migrate
+from cloudreco.embedded import EmbeddedPostgres, EmbeddedRedis
+from shared.cluster import ShardMapMismatch, shard_map
+from shared.db import create_pool, migrate
 from shared.settings import Settings
 
 log = logging.getLogger("cloudreco.stack")
-STOP_GRACE = 10.0  # seconds a child gets to finish in-flight work after SIGTERM
-RESTART_BACKOFF = 1.0  # seconds between restarts of a child that keeps dying
+STOP_GRACE = 20.0  # seconds a child gets to finish in-flight work (and snapshot) after SIGTERM
+MAX_BACKOFF = 30.0  # seconds, the longest pause between restarts of something that keeps dying
+STABLE = 30.0  # seconds of running after which a restart counts as the first again
+TICK = 0.2  # seconds between looks at the supervised processes
 
 
 def _die_with_parent() -> None:
@@ -34,15 +40,40 @@ def _die_with_parent() -> None:
 
 
 @dataclass
+class Restarts:
+    """When something that died may be started again: exponential backoff with jitter,
+    from the start once it has run ``STABLE`` seconds."""
+
+    attempt: int = 0
+    started: float = 0.0
+    due: float | None = None
+
+    def started_now(self) -> None:
+        self.started, self.due = time.monotonic(), None
+
+    def died(self) -> float:
+        """Schedule the next start; seconds until then."""
+        if time.monotonic() - self.started > STABLE:
+            self.attempt = 0
+        delay = random.uniform(0.5, 1.0) * min(MAX_BACKOFF, 2.0**self.attempt)
+        self.attempt += 1
+        self.due = time.monotonic() + delay
+        return delay
+
+    def ready(self) -> bool:
+        return self.due is not None and time.monotonic() >= self.due
+
+
+@dataclass
 class Child:
     name: str
     args: list[str]
     proc: subprocess.Popen[bytes] | None = None
-    started: float = field(default=0.0)
+    restarts: Restarts = field(default_factory=Restarts)
 
     def start(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(self.args, env=env, preexec_fn=_die_with_parent)
-        self.started = time.monotonic()
+        self.restarts.started_now()
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -58,6 +89,27 @@ class Child:
             self.proc.wait()
 
 
+@dataclass
+class Service:
+    """An embedded server the stack supervises: how to tell it runs and start it again."""
+
+    name: str
+    alive: Callable[[], bool]
+    start: Callable[[], None]
+    restarts: Restarts = field(default_factory=Restarts)
+
+
+def _check_map(database_url: str, shards: int) -> None:
+    async def check() -> None:
+        pool = await create_pool(database_url, max_size=1)
+        try:
+            await shard_map(pool, shards)
+        finally:
+            await pool.close()
+
+    asyncio.run(check())
+
+
 def run(settings: Settings) -> None:
     """Run the stack in the foreground until SIGINT or SIGTERM."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -69,31 +121,41 @@ def run(settings: Settings) -> None:
 
     signal.signal(signal.SIGINT, request_stop)
     signal.signal(signal.SIGTERM, request_stop)
+    services: list[Service] = []
     with contextlib.ExitStack() as cleanup:
         database_url = settings.database_url
         if database_url is None:
-            database_url, stop_pg = start_postgres(settings.postgres_dir)
-            cleanup.callback(stop_pg)
+            postgres = EmbeddedPostgres(settings.postgres_dir)
+            cleanup.callback(postgres.stop)
+            database_url = postgres.uri
+            services.append(Service("postgres", postgres.alive, postgres.start))
         redis_url = settings.redis_url
         if redis_url is None:
-            redis_url, stop_redis = start_redis(settings.data_dir / "redis")
-            cleanup.callback(stop_redis)
+            redis = EmbeddedRedis(settings.data_dir / "redis")
+            redis.start()
+            cleanup.callback(redis.stop)
+            redis_url = redis.url
+            services.append(Service("redis", redis.alive, redis.start))
         applied = asyncio.run(migrate(database_url))
         log.info("database ready (%d migrations applied now)", len(applied))
+        try:
+            _check_map(database_url, settings.shards)
+        except ShardMapMismatch as e:
+            sys.exit(f"cloudreco: {e}")
         env = {**os.environ, "CLOUDRECO_DATABASE_URL": database_url,
                "CLOUDRECO_REDIS_URL": redis_url}
         me = [sys.executable, "-m", "cloudreco"]
         children = [Child("gateway", [*me, "gateway"])] + [
-            Child(f"matcher-{i}", [*me, "matcher", "--shard", str(i)])
-            for i in range(settings.shards)
+            Child(f"matcher-{s}.{r}", [*me, "matcher", "--shard", str(s)])
+            for s in range(settings.shards) for r in range(settings.replicas)
         ]
         for child in children:
             child.start(env)
         print(f"cloudreco: serving http://{settings.host}:{settings.port} with "
-              f"{settings.shards} matcher shards; data in {settings.data_dir} "
-              f"(Ctrl-C stops)", flush=True)
+              f"{settings.shards} shards x {settings.replicas} replicas; data in "
+              f"{settings.data_dir} (Ctrl-C stops)", flush=True)
         try:
-            _supervise(children, env, lambda: stopping)
+            _supervise(children, services, env, lambda: stopping)
         finally:
             for child in children:
                 child.stop()
@@ -103,13 +165,29 @@ def run(settings: Settings) -> None:
     print("cloudreco: stopped", flush=True)
 
 
-def _supervise(children: list[Child], env: dict[str, str], stopping: object) -> None:
-    assert callable(stopping)
+def _supervise(children: list[Child], services: list[Service], env: dict[str, str],
+               stopping: Callable[[], bool]) -> None:
     while not stopping():
+        for service in services:
+            if service.restarts.ready():
+                try:
+                    service.start()
+                    service.restarts.started_now()
+                    log.warning("%s started again", service.name)
+                except Exception as e:  # keep supervising; retried with backoff
+                    log.warning("%s did not start (%r); retrying in %.1f s", service.name, e,
+                                service.restarts.died())
+            elif service.restarts.due is None and not service.alive():
+                log.warning("%s stopped; starting it again in %.1f s", service.name,
+                            service.restarts.died())
         for child in children:
             assert child.proc is not None
             code = child.proc.poll()
-            if code is not None and time.monotonic() - child.started > RESTART_BACKOFF:
-                log.warning("%s exited with %s; restarting", child.name, code)
+            if code is None:
+                continue
+            if child.restarts.due is None:
+                log.warning("%s exited with %s; restarting in %.1f s", child.name, code,
+                            child.restarts.died())
+            elif child.restarts.ready():
                 child.start(env)
-        time.sleep(0.2)
+        time.sleep(TICK)

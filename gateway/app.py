@@ -8,16 +8,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 from aiohttp import web
 from arq import create_pool as create_redis
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
+from redis.exceptions import RedisError
 
 from gateway import handlers
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD
 from gateway.keys import BACKEND, DB, SETTINGS
 from gateway.replies import ApiError, reply
+from shared.cluster import shard_map
 from shared.codes import ResultCode
 from shared.db import create_pool
 from shared.jobs import deserialize, serialize
+from shared.queue import redis_settings
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +51,8 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return reply(ResultCode.FILE_TOO_LARGE)
     except web.HTTPException as e:
         return reply(ResultCode.BAD_FIELD, status=e.status)
-    except (ConnectionError, TimeoutError, asyncpg.PostgresError, OSError) as e:
+    except (ConnectionError, TimeoutError, OSError, asyncpg.PostgresError,
+            asyncpg.InterfaceError, RedisError) as e:
         log.error("%s %s: backend failure: %r", request.method, request.path, e)
         return reply(ResultCode.SYSTEM_BUSY)
     except Exception:
@@ -72,8 +76,9 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
         queue = redis
         if queue is None:
             assert settings.redis_url is not None, "CLOUDRECO_REDIS_URL is not set"
-            queue = await create_redis(RedisSettings.from_dsn(settings.redis_url),
+            queue = await create_redis(redis_settings(settings.redis_url),
                                        job_serializer=serialize, job_deserializer=deserialize)
+        await shard_map(pool, settings.shards)  # refuses to serve under another shard count
         app[DB] = pool
         app[BACKEND] = Backend(queue, settings)
         yield
@@ -85,7 +90,9 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app.cleanup_ctx.append(resources)
     for path, handler in ROUTES.items():
         app.router.add_post(path, handler)
-    app.router.add_get("/health", handlers.health)
+    app.router.add_get("/healthz", handlers.healthz)
+    app.router.add_get("/readyz", handlers.readyz)
+    app.router.add_get("/health", handlers.readyz)
     return app
 
 

@@ -1,7 +1,9 @@
 """The gateway's side of the job contract: enqueue on the matchers' queues and wait, bounded.
 
-Every wait has a deadline; a shard that is down, slow or failing answers 20015, never a hang
-and never a partial answer.
+Every wait has a deadline, and the deadline travels with the job so that a matcher drops a
+job nobody waits for. A shard without a live replica, a saturated stack or a failing job
+answers 20015, never a hang and never a partial answer. A job whose replica dies while it
+runs is sent again to another replica of the shard while the deadline allows.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ import asyncio
 import logging
 import time
 import uuid
-import zlib
 from collections.abc import Awaitable
 from typing import Any, cast
 
@@ -27,12 +28,13 @@ from shared.jobs import (
     ExtractResult,
     Found,
     JobName,
-    RemoveImage,
     Reply,
     Search,
     SearchResult,
+    add_queue,
     doorbell_key,
-    health_key,
+    owner_key,
+    replicas_key,
     reply_key,
     shard_queue,
     unpack,
@@ -40,6 +42,18 @@ from shared.jobs import (
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
+# How often a waiting request checks that the replica running its job is still alive.
+OWNER_CHECK = 0.25
+RESENDS = 1  # times a job is sent again after its replica died under it
+
+
+class ReplicaLost(Exception):
+    """The replica that took a job stopped being live before answering."""
+
+
+def busy(why: str, *args: object) -> ApiError:
+    log.warning("20015: " + why, *args)
+    return ApiError(ResultCode.SYSTEM_BUSY)
 
 
 class Backend:
@@ -49,63 +63,70 @@ class Backend:
         self.redis = redis
         self.settings = settings
 
-    def shard_for(self, channel_id: int, identifier: str) -> int:
-        """The shard a new image goes to: a stable hash, so load spreads evenly."""
-        return zlib.crc32(f"{channel_id}/{identifier}".encode()) % self.settings.shards
+    async def live_replicas(self) -> list[int]:
+        """How many live replicas each shard has now."""
+        now = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for s in range(self.settings.shards):
+                pipe.zcount(replicas_key(s), now, "+inf")
+            counts: list[int] = await pipe.execute()
+        return counts
 
-    async def find(self, image: bytes, channel_ids: list[int]) -> tuple[ExtractResult,
-                                                                        list[Found]]:
+    async def find(self, image: bytes, channel_ids: list[int], positions: list[int]
+                   ) -> tuple[ExtractResult, list[Found]]:
         """A photo's level and its matches in ``channel_ids`` from every shard, best first.
 
-        Whichever matcher is free extracts the features and searches its own shard in the
-        same job; only the other shards (none, with one shard) get a second job. Any shard
-        failing fails the whole search.
+        Whichever replica is free extracts the features and searches its own shard in the
+        same job; only the other shards (none, with one shard) get a second job. Each shard's
+        index must reflect ``positions``, the change-log heads read when the request came in.
+        Any shard failing fails the whole search. Refused at once (20015) when a shard has no
+        live replica or the stack already has its fill of FindImage jobs.
         """
         deadline = time.monotonic() + self.settings.job_timeout
-        raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY,
-                               ExtractQuery(image, channel_ids, self.settings.shards > 1).to_wire(),
-                               deadline,
-                               alive=[health_key(EXTRACT_QUEUE, s)
-                                      for s in range(self.settings.shards)])
+        live = await self.live_replicas()
+        if not all(live):
+            raise busy("shards without a live replica: %s",
+                       [s for s, n in enumerate(live) if not n])
+        inflight = await self.redis.zcard(EXTRACT_QUEUE)
+        if inflight >= self.settings.max_inflight * sum(live):
+            raise busy("%d FindImage jobs in flight on %d replicas", inflight, sum(live))
+        want_features = self.settings.shards > 1
+        raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY, deadline, lambda wall:
+                               ExtractQuery(image, channel_ids, want_features, positions,
+                                            wall).to_wire())
         extracted = ExtractResult.from_wire(raw)
         if extracted.code != ResultCode.SUCCESS or not channel_ids:
             return extracted, []
-        payload = Search(channel_ids, extracted.features).to_wire()
         answers = await asyncio.gather(*(
-            self._call(shard_queue(s), JobName.SEARCH, payload, deadline)
+            self._call(shard_queue(s), JobName.SEARCH, deadline, lambda wall, s=s:
+                       Search(channel_ids, extracted.features, positions[s], wall).to_wire())
             for s in range(self.settings.shards) if s != extracted.shard
         ))
         found = extracted.found() + [m for a in answers for m in SearchResult.from_wire(a).found()]
         return extracted, sorted(found, key=lambda m: -m.score)
 
     async def add(self, job: AddImage) -> AddResult:
+        """Store and index a target on its shard (``job.deadline`` is filled in here)."""
         deadline = time.monotonic() + self.settings.job_timeout
-        raw = await self._call(shard_queue(job.shard % self.settings.shards), JobName.ADD_IMAGE,
-                               job.to_wire(), deadline)
+        live = await self.live_replicas()
+        if not live[job.shard]:
+            raise busy("shard %d has no live replica", job.shard)
+        raw = await self._call(add_queue(job.shard), JobName.ADD_IMAGE, deadline, lambda wall:
+                               AddImage(job.channel_id, job.identifier, job.metadata, job.shard,
+                                        job.image, wall).to_wire(), resend=False)
         return AddResult.from_wire(raw)
 
-    async def remove(self, shard: int, job: RemoveImage) -> bool:
-        """Ask the shard to drop the image from its index; False when it did not answer.
-
-        Not expiring: a shard that is down rebuilds from Postgres when it starts anyway, and
-        the gateway never answers with an image Postgres no longer has.
-        """
-        deadline = time.monotonic() + self.settings.job_timeout
-        try:
-            await self._call(shard_queue(shard % self.settings.shards), JobName.REMOVE_IMAGE,
-                             job.to_wire(), deadline, expires=False)
-        except ApiError:
+    async def over_rate(self, user_id: int) -> bool:
+        """Whether the user has used up this second's FindImage requests."""
+        limit = self.settings.find_rate_limit
+        if limit <= 0:
             return False
-        return True
-
-    async def live_shards(self) -> list[bool]:
-        """Whether each shard has a live worker now."""
-        keys = [health_key(shard_queue(s)) for s in range(self.settings.shards)]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in keys:
-                pipe.exists(key)
-            found = await pipe.execute()
-        return [bool(n) for n in found]
+        key = f"cloudreco:rate:{user_id}:{int(time.time())}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            count, _ = await pipe.execute()
+        return bool(count > limit)
 
     async def _ring(self, queue: str) -> None:
         """Wake an idle worker of ``queue`` (see ``doorbell_key``)."""
@@ -115,33 +136,56 @@ class Backend:
             pipe.ltrim(bell, -DOORBELL_DEPTH, -1)
             await pipe.execute()
 
-    async def _call(self, queue: str, name: JobName, payload: dict[str, Any], deadline: float,
-                    *, expires: bool = True, alive: list[str] | None = None) -> Any:
-        """Run a job on ``queue`` and return its result, or raise 20015. Refused at once when
-        none of the ``alive`` health keys (default: the queue's own) exists."""
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not await self.redis.exists(*(alive or [health_key(queue)])):
-            log.warning("%s: no live worker", queue)
-            raise ApiError(ResultCode.SYSTEM_BUSY)
+    async def _call(self, queue: str, name: JobName, deadline: float, payload: Any,
+                    *, resend: bool = True) -> Any:
+        """Run a job on ``queue`` and return its result, or raise 20015. ``payload`` makes
+        the job's payload from the wall-clock deadline. A job whose replica dies is sent
+        again while time remains, if ``resend`` (a job that writes may have written)."""
+        resends = RESENDS if resend else 0
+        for attempt in range(resends + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                async with asyncio.timeout(remaining):
+                    return await self._once(queue, name, payload(time.time() + remaining),
+                                            remaining)
+            except ReplicaLost as e:
+                log.warning("%s: %s lost its replica (%s); %s", queue, name, e,
+                            "sending it again" if attempt < resends else "giving up")
+            except TimeoutError:
+                break
+        raise busy("%s: %s not answered in %.1f s", queue, name, self.settings.job_timeout)
+
+    async def _once(self, queue: str, name: JobName, payload: dict[str, Any],
+                    remaining: float) -> Any:
         job_id = uuid.uuid4().hex
         key = reply_key(job_id)
         job = await self.redis.enqueue_job(name, payload, _job_id=job_id, _queue_name=queue,
-                                           _expires=remaining if expires else None)
+                                           _expires=remaining)
         if job is None:
-            raise ApiError(ResultCode.SYSTEM_BUSY)
+            raise busy("%s: %s not enqueued", queue, name)
         await self._ring(queue)
         try:
-            # Redis 6+ takes a fractional timeout; redis-py's hints say int.
-            wait = cast(int, max(0.01, deadline - time.monotonic()))
-            popped = await cast(Awaitable[list[bytes] | None],
-                                self.redis.blpop([key], timeout=wait))
+            while True:
+                # Redis 6+ takes a fractional timeout; redis-py's hints say int.
+                popped = await cast(Awaitable[list[bytes] | None],
+                                    self.redis.blpop([key], timeout=cast(int, OWNER_CHECK)))
+                if popped is not None:
+                    break
+                await self._check_owner(job_id)
         finally:
-            await self.redis.delete(key)
-        if popped is None:
-            log.warning("%s: %s not answered in %.1f s", queue, name, remaining)
-            raise ApiError(ResultCode.SYSTEM_BUSY)
+            await self.redis.delete(key, owner_key(job_id))
         reply = Reply.from_wire(unpack(popped[1]))
         if not reply.ok:  # the worker logged why
-            log.error("%s: %s failed: %s", queue, name, reply.error)
-            raise ApiError(ResultCode.SYSTEM_BUSY)
+            raise busy("%s: %s failed: %s", queue, name, reply.error)
         return reply.result
+
+    async def _check_owner(self, job_id: str) -> None:
+        owner = await self.redis.get(owner_key(job_id))
+        if owner is None:
+            return  # not taken yet
+        shard, _, replica = owner.decode().partition("/")
+        lapses = await self.redis.zscore(replicas_key(int(shard)), replica)
+        if lapses is None or lapses < time.time() * 1000:
+            raise ReplicaLost(replica)

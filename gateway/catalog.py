@@ -8,6 +8,7 @@ from typing import Any
 
 import asyncpg
 
+from shared import changes
 from shared.credentials import secret_matches
 
 PAGE_SIZE = 100  # GetImages page, as the seed's clients expect
@@ -57,13 +58,16 @@ async def image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> asyncpg
     return row
 
 
-async def delete_image(pool: asyncpg.Pool, channel_id: int, identifier: str
-                       ) -> tuple[int, int] | None:
-    """Forget an image; (image id, shard) of what was deleted, or None."""
-    row = await pool.fetchrow(
-        "DELETE FROM images WHERE channel_id = $1 AND identifier = $2 RETURNING id, shard",
-        channel_id, identifier)
-    return None if row is None else (row["id"], row["shard"])
+async def delete_image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> bool:
+    """Forget an image and log its removal to its shard; whether there was one."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "DELETE FROM images WHERE channel_id = $1 AND identifier = $2 RETURNING id, shard",
+            channel_id, identifier)
+        if row is None:
+            return False
+        await changes.append(conn, row["shard"], changes.Op.REMOVED, row["id"], channel_id)
+    return True
 
 
 async def images_page(pool: asyncpg.Pool, channel_id: int, position: int

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 import asyncpg
 from aiohttp import web
+from redis.exceptions import RedisError
 
 from gateway import catalog, validate
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
 from gateway.keys import BACKEND, DB, SETTINGS
 from gateway.replies import ApiError, reply
+from shared import changes
+from shared.cluster import shard_of
 from shared.codes import ResultCode
-from shared.jobs import AddImage, RemoveImage
+from shared.jobs import AddImage
 
 
 async def _form(request: web.Request, *, takes_image: bool) -> Form:
@@ -53,24 +57,22 @@ async def add_image(request: web.Request) -> web.Response:
         raise ApiError(ResultCode.IDENTIFIER_TAKEN)
     if await catalog.image_count(db, channel.id) >= channel.max_images:
         raise ApiError(ResultCode.TOO_MANY_IMAGES)
-    shard = backend.shard_for(channel.id, identifier)
-    result = await backend.add(AddImage(channel.id, identifier, metadata, shard, image))
+    shard = shard_of(channel.id, identifier, backend.settings.shards)
+    result = await backend.add(AddImage(channel.id, identifier, metadata, shard, image, 0.0))
     if result.code != ResultCode.SUCCESS:
         raise ApiError(ResultCode(result.code))
     return reply(level=result.level)
 
 
 async def remove_image(request: web.Request) -> web.Response:
-    """Remove a target; once this answers 0 no FindImage returns it."""
-    db, backend = request.app[DB], request.app[BACKEND]
+    """Remove a target; once this answers 0 no FindImage returns it (Postgres has the last
+    word on every answer, and the replicas drop it as they follow the shard's log)."""
+    db = request.app[DB]
     form = await _form(request, takes_image=False)
     user_id = await _user(db, form)
     channel = await _channel(db, form.required("channel"), user_id)
-    deleted = await catalog.delete_image(db, channel.id, form.required("identifier"))
-    if deleted is None:
+    if not await catalog.delete_image(db, channel.id, form.required("identifier")):
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
-    image_id, shard = deleted
-    await backend.remove(shard, RemoveImage(channel.id, image_id))
     return reply()
 
 
@@ -136,7 +138,10 @@ async def find_image(request: web.Request) -> web.Response:
     channels = ([await _channel(db, name, user_id)] if name
                 else await catalog.user_channels(db, user_id))
     image = form.required_image()
-    extracted, found = await backend.find(image, [c.id for c in channels])
+    if await backend.over_rate(user_id):
+        raise ApiError(ResultCode.RATE_LIMITED)
+    positions = await changes.heads(db, backend.settings.shards)
+    extracted, found = await backend.find(image, [c.id for c in channels], positions)
     if extracted.code != ResultCode.SUCCESS:
         raise ApiError(ResultCode(extracted.code))
     level = None if name else extracted.level  # the seed answers level only without channel
@@ -157,11 +162,32 @@ async def find_image(request: web.Request) -> web.Response:
     return reply(level=level)
 
 
-async def health(request: web.Request) -> web.Response:
-    """``GET /health``: 200 when Postgres answers and every shard has a live worker, else 503
-    with 20015. For load balancers, orchestrators and scripts that wait for the stack."""
-    live = await request.app[BACKEND].live_shards()
-    await request.app[DB].fetchval("SELECT 1")
-    ok = all(live)
-    return reply(ResultCode.SUCCESS if ok else ResultCode.SYSTEM_BUSY,
-                 status=200 if ok else 503, shards=live)
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: 200 while the gateway process serves (liveness)."""
+    return reply()
+
+
+READY_TIMEOUT = 2.0  # seconds each readiness check may take
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz`` (and ``/health``): 200 when Postgres and Redis answer and every shard
+    has a live replica with its index loaded, else 503 with 20015 and what is missing. For
+    load balancers, orchestrators and scripts that wait for the stack."""
+    reasons: list[str] = []
+    live: list[int] = []
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            live = await request.app[BACKEND].live_replicas()
+        reasons += [f"shard {s} has no live replica" for s, n in enumerate(live) if not n]
+    except (ConnectionError, TimeoutError, OSError, RedisError) as e:
+        reasons.append(f"redis unreachable: {e!r}")
+    try:
+        async with asyncio.timeout(READY_TIMEOUT):
+            await request.app[DB].fetchval("SELECT 1")
+    except (ConnectionError, TimeoutError, OSError, asyncpg.PostgresError,
+            asyncpg.InterfaceError) as e:
+        reasons.append(f"postgres unreachable: {e!r}")
+    if reasons:
+        return reply(ResultCode.SYSTEM_BUSY, status=503, replicas=live, reasons=reasons)
+    return reply(replicas=live)

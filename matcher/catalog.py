@@ -1,4 +1,4 @@
-"""The matcher's SQL: storing a new target, and reading a shard's targets back at start-up."""
+"""The matcher's SQL: storing a new target, and reading a shard's targets back."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import asyncpg
 
+from shared import changes
 from shared.codes import ResultCode
 
 LOAD_BATCH = 256  # rows per fetch while rebuilding: bounds memory at start-up
@@ -25,8 +26,16 @@ class NewImage:
     features: bytes
 
 
-async def insert_image(pool: asyncpg.Pool, image: NewImage) -> tuple[ResultCode, int]:
-    """Store ``image`` unless its identifier is taken (20016) or the channel is full (20012).
+@dataclass(frozen=True)
+class Inserted:
+    code: ResultCode
+    image_id: int = 0
+    seq: int = 0  # the shard's change that adds it
+
+
+async def insert_image(pool: asyncpg.Pool, image: NewImage) -> Inserted:
+    """Store ``image`` and log its addition to its shard, unless its identifier is taken
+    (20016) or the channel is full (20012).
 
     The channel row is locked so that concurrent adds cannot overfill it.
     """
@@ -34,16 +43,16 @@ async def insert_image(pool: asyncpg.Pool, image: NewImage) -> tuple[ResultCode,
         max_images = await conn.fetchval(
             "SELECT max_images FROM channels WHERE id = $1 FOR UPDATE", image.channel_id)
         if max_images is None:
-            return ResultCode.CHANNEL_NOT_FOUND, 0
+            return Inserted(ResultCode.CHANNEL_NOT_FOUND)
         if await conn.fetchval(
             "SELECT 1 FROM images WHERE channel_id = $1 AND identifier = $2",
             image.channel_id, image.identifier,
         ):
-            return ResultCode.IDENTIFIER_TAKEN, 0
+            return Inserted(ResultCode.IDENTIFIER_TAKEN)
         count = await conn.fetchval(
             "SELECT count(*) FROM images WHERE channel_id = $1", image.channel_id)
         if count >= max_images:
-            return ResultCode.TOO_MANY_IMAGES, 0
+            return Inserted(ResultCode.TOO_MANY_IMAGES)
         image_id: int = await conn.fetchval(
             "INSERT INTO images (channel_id, identifier, metadata, level, shard, width, height,"
             " feature_version, features) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
@@ -51,11 +60,9 @@ async def insert_image(pool: asyncpg.Pool, image: NewImage) -> tuple[ResultCode,
             image.channel_id, image.identifier, image.metadata, image.level, image.shard,
             image.width, image.height, image.feature_version, image.features,
         )
-        return ResultCode.SUCCESS, image_id
-
-
-async def delete_image(pool: asyncpg.Pool, image_id: int) -> None:
-    await pool.execute("DELETE FROM images WHERE id = $1", image_id)
+        seq = await changes.append(conn, image.shard, changes.Op.ADDED, image_id,
+                                   image.channel_id)
+        return Inserted(ResultCode.SUCCESS, image_id, seq)
 
 
 @dataclass(frozen=True)
@@ -66,18 +73,27 @@ class StoredImage:
     features: bytes
 
 
-async def shard_images(pool: asyncpg.Pool, shard: int, shards: int
-                       ) -> AsyncIterator[list[StoredImage]]:
-    """Every stored image this shard owns (``shard`` column modulo ``shards``), in batches."""
+def _stored(rows: list[asyncpg.Record]) -> list[StoredImage]:
+    return [StoredImage(r["id"], r["channel_id"], r["feature_version"], r["features"])
+            for r in rows]
+
+
+async def shard_images(pool: asyncpg.Pool, shard: int) -> AsyncIterator[list[StoredImage]]:
+    """Every stored image of ``shard``, in batches."""
     last = 0
     while True:
         rows = await pool.fetch(
             "SELECT id, channel_id, feature_version, features FROM images"
-            " WHERE id > $1 AND shard % $2 = $3 ORDER BY id LIMIT $4",
-            last, shards, shard, LOAD_BATCH,
-        )
+            " WHERE shard = $1 AND id > $2 ORDER BY id LIMIT $3", shard, last, LOAD_BATCH)
         if not rows:
             return
-        yield [StoredImage(r["id"], r["channel_id"], r["feature_version"], r["features"])
-               for r in rows]
+        yield _stored(rows)
         last = rows[-1]["id"]
+
+
+async def images_by_id(pool: asyncpg.Pool, image_ids: list[int]) -> list[StoredImage]:
+    """The stored images among ``image_ids`` (those removed since are absent)."""
+    rows = await pool.fetch(
+        "SELECT id, channel_id, feature_version, features FROM images"
+        " WHERE id = ANY($1::bigint[])", image_ids)
+    return _stored(rows)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import cv2
@@ -553,6 +554,78 @@ class ChannelIndex:
             self._ix.mark_deleted(s)
             self._free.append(s)
         self._slot_img[slots] = -1
+
+    def add_many(self, items: list[tuple[int, Features]], threads: int = 1) -> None:
+        """Add several images in one hnswlib insert spread over ``threads`` (a rebuild)."""
+        with self._lock:
+            for image_id, _ in items:
+                self._remove(image_id)
+            fresh = [(i, f) for i, f in items if len(f.desc)]
+            for image_id, f in items:
+                if not len(f.desc):
+                    self._images[image_id] = np.array([f.width, f.height], np.int32)
+            n = sum(len(f.desc) for _, f in fresh)
+            if n == 0:
+                return
+            self._grow(n)
+            reuse = min(n, len(self._free))
+            slots = [self._free.pop() for _ in range(reuse)] + list(
+                range(self._next, self._next + n - reuse)
+            )
+            self._next += n - reuse
+            sl = np.array(slots, np.int64)
+            self._ix.add_items(np.concatenate([f.desc for _, f in fresh]), sl, num_threads=threads)
+            at = 0
+            for image_id, f in fresh:
+                mine = sl[at : at + len(f.desc)]
+                at += len(f.desc)
+                self._slot_img[mine] = image_id
+                self._slot_xy[mine] = _to_fraction(f.xy, f.width, f.height)
+                self._slot_geo[mine] = _to_geo(f.angle, f.size, len(f.desc))
+                self._images[image_id] = np.concatenate([[f.width, f.height], mine]).astype(
+                    np.int32
+                )
+
+    def save(self, stem: Path) -> list[Path]:
+        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written."""
+        with self._lock:
+            ids = np.fromiter(self._images, np.int64, len(self._images))
+            rows = [self._images[i] for i in ids.tolist()]
+            lengths = np.array([len(r) for r in rows], np.int64)
+            flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+            graph, arrays = stem.with_suffix(".hnsw"), stem.with_suffix(".npz")
+            self._ix.save_index(str(graph))
+            with arrays.open("wb") as out:
+                np.savez(out, dim=self.dim, cap=self._cap, next=self._next,
+                         free=np.array(self._free, np.int64), slot_img=self._slot_img,
+                         slot_xy=self._slot_xy, slot_geo=self._slot_geo, ids=ids,
+                         lengths=lengths, flat=flat)
+        return [graph, arrays]
+
+    @classmethod
+    def load(cls, stem: Path, cfg: Config | None = None) -> ChannelIndex:
+        """An index written by ``save``; raises ValueError or OSError on a damaged one."""
+        with np.load(stem.with_suffix(".npz")) as a:
+            index = cls(int(a["dim"]), 16, cfg)
+            index._cap = int(a["cap"])
+            index._ix = hnswlib.Index(space="l2", dim=index.dim)
+            index._ix.load_index(str(stem.with_suffix(".hnsw")), max_elements=index._cap)
+            index._ix.set_ef(index.cfg.ef)
+            index._next = int(a["next"])
+            index._free = a["free"].tolist()
+            index._slot_img, index._slot_xy = a["slot_img"], a["slot_xy"]
+            index._slot_geo = a["slot_geo"]
+            ends = np.cumsum(a["lengths"])
+            flat = a["flat"]
+            index._images = {
+                int(i): flat[e - n : e].copy()
+                for i, e, n in zip(a["ids"].tolist(), ends.tolist(), a["lengths"].tolist(),
+                                   strict=True)
+            }
+        if not (len(index._slot_img) == index._cap == index._ix.get_max_elements()
+                and index._next <= index._cap):
+            raise ValueError(f"{stem}: index and slot arrays disagree")
+        return index
 
     def search(
         self, q: Features, limit: int = 3, debug: dict[str, Any] | None = None, threads: int = 1

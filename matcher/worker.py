@@ -1,45 +1,69 @@
-"""Running a matcher shard: arq workers for the shard's queue and the shared extract queue."""
+"""Running one replica of a matcher shard: load the shard, follow its change log, serve its
+queues with arq workers, and come back by itself when Redis or Postgres goes away.
+
+Any number of replicas may run per shard; each holds the whole shard. They share the shard's
+search and add queues (whichever is free takes a job) and the extract queue of every shard.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
+import socket
+import sys
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
+import asyncpg
 import cv2
-from arq.connections import RedisSettings
 from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
+from redis.asyncio import Redis
 from threadpoolctl import threadpool_limits
 
-from matcher.jobs import Matcher
+from matcher import features, snapshot
+from matcher.jobs import Lagging, Matcher
 from matcher.memory import use_one_heap
+from matcher.shard import Expired, Shard, backoff, sleep_unless
+from shared.cluster import ShardMap, ShardMapMismatch, shard_map, stored_map
 from shared.db import create_pool
 from shared.jobs import (
     EXTRACT_QUEUE,
-    HEALTH_INTERVAL,
+    HEARTBEAT,
+    LIVENESS,
     JobName,
     Reply,
+    add_queue,
     deserialize,
     doorbell_key,
-    health_key,
+    owner_key,
     pack,
+    replicas_key,
     reply_key,
     serialize,
     shard_queue,
 )
+from shared.queue import redis_settings
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 STOP_GRACE = 5.0  # seconds running jobs get to finish when the matcher stops
-
+MAP_CHECK = 5.0  # seconds between checks that the shard map has not changed under us
+STABLE = 30.0  # seconds a reconnection must last before backoff starts again from short
 
 Job = Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]]
 # arq's own pause between queue looks, once the doorbell has rung or timed out.
 LOOP_PAUSE = 0.001
+
+
+class MapChanged(RuntimeError):
+    """The catalog was resharded while this replica ran: it must start again."""
 
 
 class PromptWorker(Worker):
@@ -65,57 +89,72 @@ class PromptWorker(Worker):
                                                        timeout=cast(int, self.idle_wait)))
 
 
-def replying(job: Job, reply_ttl: float) -> WorkerCoroutine:
-    """Wrap a job so that it pushes its reply (or its failure) to the job's reply list."""
+_GONE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+
+
+def replying(job: Job, reply_ttl: float, owner: str) -> WorkerCoroutine:
+    """Wrap a job so that it names its replica, then pushes its reply (or its failure) to the
+    job's reply list. A job whose caller has given up is dropped without a reply."""
 
     async def run(ctx: dict[str, Any], payload: dict[str, Any]) -> None:
+        redis, job_id = ctx["redis"], ctx["job_id"]
+        ttl_ms = int(reply_ttl * 1000)
+        await redis.set(owner_key(job_id), owner, px=ttl_ms)
         try:
             reply = Reply(True, await job(ctx, payload))
-        except Exception as e:  # the gateway answers 20015; the cause is logged here
-            log.exception("job %s failed", ctx.get("job_id"))
+        except Expired:
+            log.info("job %s: its caller gave up before it ran; dropped", job_id)
+            return
+        except Lagging as e:
+            log.warning("job %s: %s", job_id, e)
+            reply = Reply(False, error=str(e))
+        except _GONE as e:  # Postgres or Redis went away; the process reconnects
+            log.warning("job %s failed: %r", job_id, e)
             reply = Reply(False, error=repr(e))
-        key = reply_key(ctx["job_id"])
-        async with ctx["redis"].pipeline(transaction=True) as pipe:
+        except Exception as e:  # the gateway answers 20015; the cause is logged here
+            log.exception("job %s failed", job_id)
+            reply = Reply(False, error=repr(e))
+        key = reply_key(job_id)
+        async with redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, pack(reply.to_wire()))
-            pipe.pexpire(key, int(reply_ttl * 1000))
+            pipe.pexpire(key, ttl_ms)
             await pipe.execute()
 
     return cast(WorkerCoroutine, run)
 
 
-def build_workers(settings: Settings, matcher: Matcher) -> list[PromptWorker]:
-    """The shard's own worker and one for the shared extract queue, both serving ``matcher``."""
+def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[PromptWorker]:
+    """The replica's workers: its shard's searches, its shard's adds (one at a time) and
+    the shared extract queue."""
     assert settings.redis_url is not None
+    shard = matcher.shard.shard
     common = {
-        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "redis_settings": redis_settings(settings.redis_url),
         "job_serializer": serialize,
         "job_deserializer": deserialize,
         "idle_wait": settings.poll_delay,
-        "max_jobs": settings.matcher_jobs,
         "keep_result": 0,  # results travel on reply lists
         "max_tries": 1,
         "handle_signals": False,
-        "health_check_interval": HEALTH_INTERVAL,
+        # arq's own health key is not used (liveness is the replicas set); keep it rare
+        "health_check_interval": 60,
     }
     # A reply the gateway gave up on expires; it only has to outlive the gateway's wait.
     ttl = settings.job_timeout * 2 + 10
+    owner = f"{shard}/{replica}"
 
-    shard = PromptWorker(
-        functions=[
-            func(replying(matcher.add_image, ttl), name=JobName.ADD_IMAGE),
-            func(replying(matcher.remove_image, ttl), name=JobName.REMOVE_IMAGE),
-            func(replying(matcher.search, ttl), name=JobName.SEARCH),
-        ],
-        queue_name=shard_queue(matcher.shard),
-        **common,  # type: ignore[arg-type]
-    )
-    extract = PromptWorker(
-        functions=[func(replying(matcher.extract_query, ttl), name=JobName.EXTRACT_QUERY)],
-        queue_name=EXTRACT_QUEUE,
-        health_check_key=health_key(EXTRACT_QUEUE, matcher.shard),
-        **common,  # type: ignore[arg-type]
-    )
-    return [shard, extract]
+    def worker(queue: str, name: JobName, job: Job, max_jobs: int) -> PromptWorker:
+        return PromptWorker(functions=[func(replying(job, ttl, owner), name=name)],
+                            queue_name=queue, max_jobs=max_jobs,
+                            health_check_key=f"{queue}:health-check:{replica}",
+                            **common)  # type: ignore[arg-type]
+
+    return [
+        worker(shard_queue(shard), JobName.SEARCH, matcher.search, settings.matcher_jobs),
+        worker(EXTRACT_QUEUE, JobName.EXTRACT_QUERY, matcher.extract_query,
+               settings.matcher_jobs),
+        worker(add_queue(shard), JobName.ADD_IMAGE, matcher.add_image, 1),
+    ]
 
 
 async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
@@ -133,32 +172,166 @@ async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
     await worker.close()
 
 
-async def serve(settings: Settings, shard: int, stop: asyncio.Event) -> None:
-    """Load shard ``shard`` from Postgres, then serve jobs until ``stop`` is set."""
+async def _heartbeat(redis: Redis, shard: int, replica: str) -> None:
+    """Keep this replica in its shard's live set; raises when Redis fails."""
+    key = replicas_key(shard)
+    while True:
+        now = time.time() * 1000
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(key, {replica: now + LIVENESS * 1000})
+            pipe.zremrangebyscore(key, 0, now - 60_000)  # long-dead replicas' entries
+            await pipe.execute()
+        await asyncio.sleep(HEARTBEAT)
+
+
+async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
+                        stop: asyncio.Event) -> None:
+    """Run the workers until ``stop``; when their connection to Redis fails, start them
+    again after a backoff, keeping the indexes. The replica is live only while they run."""
+    assert settings.redis_url is not None
+    shard = matcher.shard.shard
+    attempt = 0
+    while not stop.is_set():
+        workers = build_workers(settings, matcher, replica)
+        redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
+        tasks = [asyncio.create_task(w.async_run()) for w in workers]
+        beat = asyncio.create_task(_heartbeat(redis, shard, replica))
+        stopping = asyncio.create_task(stop.wait())
+        started = time.monotonic()
+        done, _ = await asyncio.wait([*tasks, beat, stopping],
+                                     return_when=asyncio.FIRST_COMPLETED)
+        beat.cancel()
+        if stop.is_set():
+            with contextlib.suppress(*_GONE):
+                await redis.zrem(replicas_key(shard), replica)
+            await asyncio.gather(*(drain(w) for w in workers), return_exceptions=True)
+            await asyncio.gather(*tasks, beat, return_exceptions=True)
+            await redis.aclose()
+            return
+        stopping.cancel()
+        failures = [t.exception() for t in done if not t.cancelled()]
+        for w, t in zip(workers, tasks, strict=True):
+            t.cancel()
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                await w.close()
+        await asyncio.gather(*tasks, beat, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await redis.aclose()
+        if time.monotonic() - started > STABLE:
+            attempt = 0
+        delay = backoff(attempt)
+        attempt += 1
+        log.warning("shard %d: queue connection lost (%r); reconnecting in %.1f s",
+                    shard, failures[0] if failures else None, delay)
+        await sleep_unless(stop, delay)
+
+
+async def _until(work: asyncio.Task[Any], stop: asyncio.Event) -> bool:
+    """Wait for ``work`` unless ``stop`` comes first (then cancel it); whether it finished."""
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait([work, stopping], return_when=asyncio.FIRST_COMPLETED)
+    stopping.cancel()
+    if not work.done():
+        work.cancel()
+        await asyncio.gather(work, return_exceptions=True)
+        return False
+    work.result()
+    return True
+
+
+async def _connect(dsn: str, stop: asyncio.Event) -> asyncpg.Pool | None:
+    """A pool, once Postgres answers (retrying with backoff); None if ``stop`` came first."""
+    attempt = 0
+    while not stop.is_set():
+        try:
+            return await create_pool(dsn, max_size=4)
+        except (*_GONE, TimeoutError) as e:
+            delay = backoff(attempt)
+            attempt += 1
+            log.warning("Postgres unreachable (%r); retrying in %.1f s", e, delay)
+            await sleep_unless(stop, delay)
+    return None
+
+
+async def _watch(pool: asyncpg.Pool, state: Shard, known: ShardMap, settings: Settings,
+                 ident: snapshot.Identity, stop: asyncio.Event) -> None:
+    """Until ``stop``: raise MapChanged if the catalog is resharded; save a snapshot every
+    ``snapshot_interval`` when the indexes changed since the last."""
+    last_save = time.monotonic()
+    while not stop.is_set():
+        await sleep_unless(stop, MAP_CHECK)
+        try:
+            now = await stored_map(pool)
+        except (*_GONE, TimeoutError):
+            continue  # the follower reports the outage
+        if now != known:
+            raise MapChanged(f"the shard map changed from {known} to {now}")
+        due = time.monotonic() - last_save >= settings.snapshot_interval
+        if due and state.saved != state.applied:
+            await _save(state, settings, ident)
+            last_save = time.monotonic()
+
+
+async def _save(state: Shard, settings: Settings, ident: snapshot.Identity) -> None:
+    started = time.monotonic()
+    try:
+        where = await state.save(settings.snapshots, ident)
+    except OSError as e:
+        log.warning("shard %d: snapshot not saved: %r", state.shard, e)
+        return
+    log.info("shard %d: snapshot at change %d saved in %.1f s (%s)", state.shard,
+             state.applied, time.monotonic() - started, where)
+
+
+async def serve(settings: Settings, shard: int, stop: asyncio.Event,
+                loaded: Callable[[], None] | None = None) -> None:
+    """Run a replica of shard ``shard`` until ``stop`` is set (honoured at any moment,
+    loading included). Raises ShardMapMismatch or MapChanged when the shard map disagrees."""
     assert settings.database_url is not None
     # numpy's OpenBLAS threads spin after each product: with a thread pool and two matcher
     # processes on two cores they took half the CPU (FindImage p50 160 -> 93 ms without them).
     threadpool_limits(1)
     use_one_heap()
     cv2.setNumThreads(settings.query_threads)
-    pool = await create_pool(settings.database_url, max_size=4)
+    pool = await _connect(settings.database_url, stop)
+    if pool is None:
+        return
     executor = ThreadPoolExecutor(settings.matcher_threads, thread_name_prefix=f"shard{shard}")
+    replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     try:
-        matcher = Matcher(settings, shard, pool, executor)
-        await matcher.load()
-        workers = build_workers(settings, matcher)
-        tasks = [asyncio.create_task(w.async_run()) for w in workers]
-        log.info("shard %d of %d serving", shard, settings.shards)
-        await stop.wait()
-        await asyncio.gather(*(drain(w) for w in workers))
-        await asyncio.gather(*tasks, return_exceptions=True)
+        known = await shard_map(pool, settings.shards)
+        ident = snapshot.Identity(known.cluster_id, known.generation, shard,
+                                  features.FEATURE_VERSION)
+        state = Shard(shard, pool, executor, settings.matcher_threads)
+        started = time.monotonic()
+        loading = asyncio.create_task(state.load(settings.snapshots, ident))
+        if not await _until(loading, stop):
+            return
+        log.info("shard %d replica %s: %d images in %d channels from %s in %.1f s; serving",
+                 shard, replica, sum(len(i) for i in state.indexes.values()),
+                 len(state.indexes), loading.result(), time.monotonic() - started)
+        follower = asyncio.create_task(state.follow(settings.database_url, stop))
+        watcher = asyncio.create_task(_watch(pool, state, known, settings, ident, stop))
+        if loaded is not None:
+            loaded()
+        queues = asyncio.create_task(_serve_queues(settings, Matcher(settings, state), replica,
+                                                   stop))
+        await asyncio.wait([queues, watcher], return_when=asyncio.FIRST_COMPLETED)
+        stop.set()
+        await asyncio.gather(queues, follower, return_exceptions=True)
+        if not watcher.cancelled() and watcher.done() and watcher.exception() is not None:
+            raise cast(BaseException, watcher.exception())
+        watcher.cancel()
+        if state.saved != state.applied:
+            await _save(state, settings, ident)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         await pool.close()
 
 
 def main(settings: Settings, shard: int) -> None:
-    """Process entry point: serve until SIGINT or SIGTERM."""
+    """Process entry point: serve until SIGINT or SIGTERM. Exits 2 when the shard map does
+    not match the settings and 3 when it changes while running, so a supervisor can tell."""
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -167,4 +340,11 @@ def main(settings: Settings, shard: int) -> None:
             loop.add_signal_handler(sig, stop.set)
         await serve(settings, shard, stop)
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except ShardMapMismatch as e:
+        log.error("%s", e)
+        sys.exit(2)
+    except MapChanged as e:
+        log.error("%s; exiting so that the supervisor starts this replica again", e)
+        sys.exit(3)

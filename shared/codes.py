@@ -27,6 +27,7 @@ class ResultCode(IntEnum):
     BAD_DATE = 20019
     BAD_FIELD = 20020
     NOT_FOUND = 20021
+    RATE_LIMITED = 20022
 
     @property
     def message(self) -> str:
@@ -52,4 +53,5 @@ _MESSAGES: dict[ResultCode, str] = {
     ResultCode.BAD_DATE: "date not valid (yyyy, yyyyMM or yyyyMMdd)",
     ResultCode.BAD_FIELD: "field value not valid",
     ResultCode.NOT_FOUND: "no such endpoint (use POST /<Name>)",
+    ResultCode.RATE_LIMITED: "too many requests, slow down",
 }

@@ -13,9 +13,16 @@ log = logging.getLogger(__name__)
 _MIGRATION_LOCK = 0x636C6F7564
 
 
+CONNECT_TIMEOUT = 5.0  # seconds to open a connection: an unreachable server fails fast
+COMMAND_TIMEOUT = 30.0  # seconds any one statement may take before it is abandoned
+
+
 async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool:
-    """A connection pool; callers close it with ``await pool.close()``."""
-    pool: asyncpg.Pool = await asyncpg.create_pool(dsn, min_size=1, max_size=max_size)
+    """A connection pool; callers close it with ``await pool.close()``. A connection broken
+    by a server restart fails its statement and is replaced on the next acquire."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, timeout=CONNECT_TIMEOUT,
+        command_timeout=COMMAND_TIMEOUT)
     return pool
 
 

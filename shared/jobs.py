@@ -11,19 +11,39 @@ from typing import Any, Self
 
 import msgpack
 
-WIRE_VERSION = 3  # 2: extract_query searches the extracting shard too; 3: features on request
+# 2: extract_query searches the extracting shard too; 3: features on request; 4: deadlines,
+# log positions, no remove job (replicas follow the shard's change log)
+WIRE_VERSION = 4
 EXTRACT_QUEUE = "cloudreco:extract"
 
 
 def shard_queue(shard: int) -> str:
-    """The arq queue that matcher shard ``shard`` serves."""
+    """The arq queue of searches that any replica of shard ``shard`` serves."""
     return f"cloudreco:shard:{shard}"
+
+
+def add_queue(shard: int) -> str:
+    """The arq queue of AddImage jobs of shard ``shard``. Apart from searches, and served by
+    one job at a time per replica, so that a bulk import cannot starve FindImage."""
+    return f"cloudreco:shard:{shard}:add"
+
+
+def replicas_key(shard: int) -> str:
+    """A sorted set of the shard's live replicas, each scored by when its liveness lapses
+    (ms since the epoch). A replica joins once its indexes are loaded and its workers run,
+    refreshes its entry every ``HEARTBEAT`` and leaves when it stops."""
+    return f"cloudreco:replicas:{shard}"
+
+
+def owner_key(job_id: str) -> str:
+    """Which replica (``shard/replica``) took a job: the gateway retries a job whose replica
+    died instead of waiting out its deadline."""
+    return f"cloudreco:owner:{job_id}"
 
 
 class JobName(StrEnum):
     EXTRACT_QUERY = "extract_query"
     ADD_IMAGE = "add_image"
-    REMOVE_IMAGE = "remove_image"
     SEARCH = "search"
 
 
@@ -55,9 +75,12 @@ class ExtractQuery(Wire):
     its own shard's ``channel_ids``, so the other shards only get the features."""
 
     image: bytes
-    channel_ids: list[int] = dataclasses.field(default_factory=list)
+    channel_ids: list[int]
     # Whether to send the features back (other shards need them; with one shard, nobody).
-    want_features: bool = True
+    want_features: bool
+    # Each shard's change-log head when the request came in: the index searched must reflect it.
+    positions: list[int]
+    deadline: float  # wall-clock time (epoch seconds) after which nobody waits for the answer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,6 +90,7 @@ class AddImage(Wire):
     metadata: str | None
     shard: int
     image: bytes
+    deadline: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,15 +101,11 @@ class AddResult(Wire):
 
 
 @dataclasses.dataclass(frozen=True)
-class RemoveImage(Wire):
-    channel_id: int
-    image_id: int
-
-
-@dataclasses.dataclass(frozen=True)
 class Search(Wire):
     channel_ids: list[int]
     features: bytes
+    position: int  # the shard's change-log head when the request came in
+    deadline: float
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,14 +191,7 @@ def deserialize(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def health_key(queue: str, shard: int | None = None) -> str:
-    """The key a live worker of ``queue`` refreshes (arq's health check). Workers of a queue
-    that every matcher serves name their shard, so that one stopping (arq deletes its key)
-    does not make the others look dead."""
-    key = queue + ":health-check"
-    return key if shard is None else f"{key}:{shard}"
-
-
-# A worker refreshes its health key this often; the key lives one second longer, so a dead
-# worker's shard is known dead within about two seconds.
-HEALTH_INTERVAL = 1.0
+# A replica refreshes its liveness this often, and it lapses after ``LIVENESS`` seconds: a
+# replica killed without a word is known dead within a second, and its jobs are retried.
+HEARTBEAT = 0.25
+LIVENESS = 1.0

@@ -21,7 +21,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     # A shard uses every core of its machine; more shards spread a catalog over machines.
+    # Every process must agree with the count stored in Postgres (see shared/cluster.py).
     shards: int = Field(1, ge=1, le=1024)
+    # Matcher processes per shard that `cloudreco run` starts; each holds the whole shard.
+    replicas: int = Field(1, ge=1, le=64)
     database_url: str | None = None
     redis_url: str | None = None
 
@@ -35,7 +38,6 @@ class Settings(BaseSettings):
     # The longest an idle matcher worker waits on its queue's doorbell before looking at the
     # queue anyway, in seconds. The gateway rings on every enqueue, so this bounds only jobs
     # enqueued by something else (and how long a stopping matcher takes to notice).
-    # Below the health interval (1 s): the worker refreshes its health key between waits.
     poll_delay: float = Field(0.25, gt=0, le=0.9)
     # Threads a matcher process uses for decoding, feature extraction, search and verification.
     matcher_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
@@ -44,8 +46,21 @@ class Settings(BaseSettings):
     query_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # Jobs one matcher worker runs at once; CPU work queues on its thread pool.
     matcher_jobs: int = Field(16, ge=1)
+    # FindImage jobs in flight (queued or running) per live replica before FindImage answers
+    # 20015 at once: past that a request would wait for others' CPU and miss its deadline.
+    max_inflight: int = Field(3, ge=1)
+    # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
+    find_rate_limit: float = Field(0.0, ge=0)
+    # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
+    # saves one when its indexes changed, in seconds. They also save one when they stop.
+    snapshot_dir: Path | None = None
+    snapshot_interval: float = Field(300.0, gt=0)
     log_level: str = "INFO"
 
     @property
     def postgres_dir(self) -> Path:
         return self.data_dir / "postgres"
+
+    @property
+    def snapshots(self) -> Path:
+        return self.snapshot_dir or self.data_dir / "snapshots"

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -14,13 +15,14 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from arq import create_pool as create_redis
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 
 from cloudreco.embedded import start_postgres, start_redis
 from gateway.app import create_app
 from matcher.worker import serve
 from shared.db import create_pool, migrate
-from shared.jobs import EXTRACT_QUEUE, deserialize, health_key, serialize, shard_queue
+from shared.jobs import deserialize, replicas_key, serialize
+from shared.queue import redis_settings
 from shared.settings import Settings
 from tests.api import Api
 
@@ -95,7 +97,8 @@ def settings(database_url: str, redis_url: str, tmp_path: Path, shard_count: int
 async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url)
-    await pool.execute("TRUNCATE users, channels, images, match_counts RESTART IDENTITY CASCADE")
+    await pool.execute("TRUNCATE users, channels, images, match_counts, cluster, shard_heads,"
+                       " shard_changes RESTART IDENTITY CASCADE")
     yield pool
     await pool.close()
 
@@ -103,7 +106,7 @@ async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
     assert settings.redis_url is not None
-    pool = await create_redis(RedisSettings.from_dsn(settings.redis_url),
+    pool = await create_redis(redis_settings(settings.redis_url),
                               job_serializer=serialize, job_deserializer=deserialize)
     await pool.flushdb()
     yield pool
@@ -111,31 +114,38 @@ async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
 
 
 class Shards:
-    """The matcher shards of a test, each a real ``serve`` task that can be stopped and
-    started again (a restart rebuilds the shard from Postgres)."""
+    """The matcher replicas of a test, each a real ``serve`` task that can be stopped and
+    started again (a restart loads the shard's snapshot, or rebuilds it from Postgres)."""
 
     def __init__(self, settings: Settings, redis: ArqRedis) -> None:
         self.settings = settings
         self.redis = redis
-        self.running: dict[int, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        self.running: dict[int, list[tuple[asyncio.Task[None], asyncio.Event]]] = {}
 
-    async def start(self, shard: int) -> None:
+    async def live(self, shard: int) -> int:
+        """Live replicas of ``shard``, by the set the gateway reads."""
+        count: int = await self.redis.zcount(replicas_key(shard), time.time() * 1000, "+inf")
+        return count
+
+    async def start(self, shard: int, settings: Settings | None = None) -> None:
+        """Start one more replica of ``shard`` and wait until it is live."""
+        before = await self.live(shard)
         stop = asyncio.Event()
-        task = asyncio.create_task(serve(self.settings, shard, stop))
-        self.running[shard] = (task, stop)
-        for _ in range(500):
-            keys = health_key(shard_queue(shard)), health_key(EXTRACT_QUEUE, shard)
-            if await self.redis.exists(*keys) == len(keys):
+        task = asyncio.create_task(serve(settings or self.settings, shard, stop))
+        self.running.setdefault(shard, []).append((task, stop))
+        for _ in range(1000):
+            if await self.live(shard) > before:
                 return
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        raise AssertionError(f"shard {shard} did not start")
+        raise AssertionError(f"a replica of shard {shard} did not start")
 
     async def stop(self, shard: int) -> None:
-        task, stop = self.running.pop(shard)
-        stop.set()
-        await task
+        """Stop every replica of ``shard``."""
+        for task, stop in self.running.pop(shard, []):
+            stop.set()
+            await task
 
     async def stop_all(self) -> None:
         for shard in list(self.running):

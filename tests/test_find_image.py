@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from shared.codes import ResultCode
+from shared.jobs import replicas_key
 from tests.api import Api
 from tests.conftest import Shards
 from tests.images import flat, photo_of, target
@@ -132,12 +133,12 @@ async def test_a_shard_down_answers_system_busy_within_the_timeout(api: Api,
 
 
 async def test_a_hung_shard_answers_system_busy_at_the_timeout(api: Api, shards: Shards) -> None:
-    """A shard whose worker is alive by its health key but never answers."""
+    """A shard with a replica that looks live but never answers."""
     alice = await api.user("alice")
     await api.channel(alice, "posters")
     await api.add(alice, "posters", "garden", target(GARDEN))
     await shards.stop(0)
-    await shards.redis.set("cloudreco:shard:0:health-check", b"fake", px=60_000)
+    await shards.redis.zadd(replicas_key(0), {"hung": time.time() * 1000 + 60_000})
     started = time.monotonic()
     found = await api.find(alice, photo_of(GARDEN)[0], "posters")
     elapsed = time.monotonic() - started

@@ -75,11 +75,16 @@ async def test_concurrent_adds_never_overfill_a_channel(api: Api) -> None:
     assert listed["totalcount"] == 2
 
 
-async def test_health_reports_each_shard(api: Api, shards: Shards) -> None:
-    resp = await api.client.get("/health")
-    assert (resp.status, (await resp.json())["shards"]) == (200, [True, True])
+async def test_readiness_reports_each_shards_live_replicas(api: Api, shards: Shards) -> None:
+    for path in ("/readyz", "/health"):
+        resp = await api.client.get(path)
+        assert (resp.status, (await resp.json())["replicas"]) == (200, [1, 1])
     await shards.stop(1)
-    resp = await api.client.get("/health")
-    body = await resp.json()
-    assert (resp.status, body["returncode"], body["shards"]) == \
-        (503, ResultCode.SYSTEM_BUSY, [True, False])
+    for path in ("/readyz", "/health"):
+        resp = await api.client.get(path)
+        body = await resp.json()
+        assert (resp.status, body["returncode"], body["replicas"]) == \
+            (503, ResultCode.SYSTEM_BUSY, [1, 0])
+        assert body["reasons"] == ["shard 1 has no live replica"]
+    resp = await api.client.get("/healthz")  # the gateway itself is alive
+    assert resp.status == 200

@@ -1,22 +1,39 @@
-"""Matcher workers pick up jobs whoever enqueued them."""
+"""Matcher workers pick up jobs whoever enqueued them, and drop jobs nobody waits for."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any, cast
 
 from arq.connections import ArqRedis
 
-from shared.jobs import JobName, RemoveImage, Reply, reply_key, shard_queue, unpack
+from matcher import features
+from matcher.imaging import decode_gray
+from shared.jobs import JobName, Reply, Search, reply_key, shard_queue, unpack
 from tests.conftest import Shards
+from tests.images import photo_of
+
+
+async def _search(redis: ArqRedis, deadline: float) -> str:
+    job_id = uuid.uuid4().hex
+    f = features.extract_query(decode_gray(photo_of("pub.home.0")[0], max_pixels=10**7))
+    await redis.enqueue_job(JobName.SEARCH, Search([1], features.encode(f), 0,
+                                                   deadline).to_wire(),
+                            _job_id=job_id, _queue_name=shard_queue(0))
+    return job_id
 
 
 async def test_a_job_enqueued_without_ringing_the_doorbell_still_runs(
         redis: ArqRedis, shards: Shards) -> None:
-    job_id = uuid.uuid4().hex
-    await redis.enqueue_job(JobName.REMOVE_IMAGE, RemoveImage(1, 1).to_wire(),
-                            _job_id=job_id, _queue_name=shard_queue(0))
+    job_id = await _search(redis, time.time() + 10)
     popped = await cast(Any, redis.blpop([reply_key(job_id)], timeout=2))
     assert popped is not None
     reply = Reply.from_wire(unpack(popped[1]))
-    assert reply.ok and reply.result is False  # ran: there was no such image to remove
+    assert reply.ok and reply.result["matches"] == []  # ran: the channel has no images
+
+
+async def test_a_job_past_its_deadline_is_dropped_unrun(redis: ArqRedis, shards: Shards) -> None:
+    job_id = await _search(redis, time.time() - 1)
+    # a job that ran pushes its reply within milliseconds; this one never does
+    assert await cast(Any, redis.blpop([reply_key(job_id)], timeout=1.5)) is None

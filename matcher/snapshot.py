@@ -1,0 +1,136 @@
+"""Index snapshots: a replica's channel indexes saved with the change-log position they
+reflect, so that a restart loads them and replays only the changes after it.
+
+A snapshot is a folder ``<root>/shard-<n>/<generation>-<seq>-<tag>`` holding each channel's
+index files and ``manifest.json``, which names what it was taken of (database, shard-map
+generation, shard, feature version) and each file's CRC-32. It is written under a temporary
+name and renamed when complete, so a crash leaves no half snapshot under a real name. A
+snapshot that fails any check (missing, damaged, of another database, map or feature
+version, or ahead of the change log) is passed over: the caller then rebuilds from Postgres.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import uuid
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from matcher.recognition import ChannelIndex
+
+log = logging.getLogger(__name__)
+FORMAT = 1
+KEEP = 2  # snapshots kept per shard: the newest, and one in case it turns out damaged
+_CHUNK = 1 << 22
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What a snapshot must have been taken of to be loaded."""
+
+    cluster_id: str
+    generation: int
+    shard: int
+    feature_version: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    seq: int
+    indexes: dict[int, ChannelIndex]
+
+
+def _crc(path: Path) -> int:
+    crc = 0
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def shard_dir(root: Path, shard: int) -> Path:
+    return root / f"shard-{shard}"
+
+
+def save(root: Path, ident: Identity, seq: int, indexes: dict[int, ChannelIndex]) -> Path:
+    """Write a snapshot of ``indexes`` at change ``seq``; keeps the newest ``KEEP``."""
+    home = shard_dir(root, ident.shard)
+    tag = uuid.uuid4().hex[:8]
+    tmp = home / f".tmp-{tag}"
+    tmp.mkdir(parents=True)
+    try:
+        files: dict[str, int] = {}
+        for channel_id, index in indexes.items():
+            for path in index.save(tmp / f"c{channel_id}"):
+                _fsync(path)
+                files[path.name] = _crc(path)
+        manifest = {"format": FORMAT, **dataclasses.asdict(ident), "seq": seq,
+                    "channels": sorted(indexes), "files": files}
+        (tmp / "manifest.json").write_text(json.dumps(manifest))
+        _fsync(tmp / "manifest.json")
+        final = home / f"{ident.generation}-{seq:016d}-{tag}"
+        tmp.rename(final)
+        _fsync(home)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    for old in _candidates(home)[KEEP:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def _candidates(home: Path) -> list[Path]:
+    """Complete snapshots of a shard, newest (highest generation, then seq) first."""
+    def order(p: Path) -> tuple[int, int]:
+        generation, seq, _ = p.name.split("-", 2)
+        return int(generation), int(seq)
+
+    found = []
+    if home.is_dir():
+        for p in home.iterdir():
+            try:
+                order(p)
+            except ValueError:
+                continue  # a temporary folder, or not ours
+            found.append(p)
+    return sorted(found, key=order, reverse=True)
+
+
+def _read(folder: Path, ident: Identity, head: int) -> Snapshot:
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"format {manifest.get('format')}, not {FORMAT}")
+    taken_of = Identity(**{f.name: manifest[f.name] for f in dataclasses.fields(Identity)})
+    if taken_of != ident:
+        raise ValueError(f"taken of {taken_of}, not {ident}")
+    seq = int(manifest["seq"])
+    if seq > head:
+        raise ValueError(f"at change {seq}, ahead of the log's {head}")
+    for name, crc in manifest["files"].items():
+        if _crc(folder / name) != crc:
+            raise ValueError(f"{name} is damaged (CRC mismatch)")
+    indexes = {int(c): ChannelIndex.load(folder / f"c{c}") for c in manifest["channels"]}
+    return Snapshot(seq, indexes)
+
+
+def load(root: Path, ident: Identity, head: int) -> Snapshot | None:
+    """The newest usable snapshot of the shard, or None (the caller rebuilds)."""
+    for folder in _candidates(shard_dir(root, ident.shard)):
+        try:
+            return _read(folder, ident, head)
+        except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+            log.warning("snapshot %s not used: %s", folder, e)
+    return None
