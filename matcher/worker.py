@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import asyncpg
 import cv2
+from arq.connections import ArqRedis
 from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
 from redis.asyncio import Redis
@@ -172,6 +173,16 @@ async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
     await worker.close()
 
 
+async def _discard(worker: Worker) -> None:
+    """Close a worker whose Redis connection failed, and every socket it held."""
+    with contextlib.suppress(Exception):
+        await worker.close()
+    pool: ArqRedis | None = worker._pool  # None once closed, or if it never connected
+    if pool is not None:
+        await pool.connection_pool.disconnect()
+        await pool.aclose()
+
+
 async def _heartbeat(redis: Redis, shard: int, replica: str) -> None:
     """Keep this replica in its shard's live set; raises when Redis fails."""
     key = replicas_key(shard)
@@ -210,13 +221,13 @@ async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
             return
         stopping.cancel()
         failures = [t.exception() for t in done if not t.cancelled()]
-        for w, t in zip(workers, tasks, strict=True):
+        for t in tasks:
             t.cancel()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await w.close()
         await asyncio.gather(*tasks, beat, return_exceptions=True)
-        with contextlib.suppress(Exception):
-            await redis.aclose()
+        for w in workers:
+            await _discard(w)
+        await redis.connection_pool.disconnect()
+        await redis.aclose()
         if time.monotonic() - started > STABLE:
             attempt = 0
         delay = backoff(attempt)
