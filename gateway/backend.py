@@ -65,12 +65,17 @@ class Backend:
 
     async def live_replicas(self) -> list[int]:
         """How many live replicas each shard has now."""
+        return (await self._load())[0]
+
+    async def _load(self) -> tuple[list[int], int]:
+        """Live replicas per shard, and FindImage jobs in flight (queued or running)."""
         now = time.time() * 1000
         async with self.redis.pipeline(transaction=False) as pipe:
             for s in range(self.settings.shards):
                 pipe.zcount(replicas_key(s), now, "+inf")
-            counts: list[int] = await pipe.execute()
-        return counts
+            pipe.zcard(EXTRACT_QUEUE)
+            *live, inflight = await pipe.execute()
+        return live, inflight
 
     async def find(self, image: bytes, channel_ids: list[int], positions: list[int]
                    ) -> tuple[ExtractResult, list[Found]]:
@@ -83,11 +88,10 @@ class Backend:
         live replica or the stack already has its fill of FindImage jobs.
         """
         deadline = time.monotonic() + self.settings.job_timeout
-        live = await self.live_replicas()
+        live, inflight = await self._load()
         if not all(live):
             raise busy("shards without a live replica: %s",
                        [s for s, n in enumerate(live) if not n])
-        inflight = await self.redis.zcard(EXTRACT_QUEUE)
         if inflight >= self.settings.max_inflight * sum(live):
             raise busy("%d FindImage jobs in flight on %d replicas", inflight, sum(live))
         want_features = self.settings.shards > 1

@@ -26,6 +26,23 @@ class NewImage:
     features: bytes
 
 
+async def refusal(pool: asyncpg.Pool, channel_id: int, identifier: str) -> ResultCode | None:
+    """Why a new image would be refused now (channel gone, identifier taken, channel full),
+    or None: checked before the costly extraction; ``insert_image`` checks again atomically."""
+    row = await pool.fetchrow(
+        "SELECT c.max_images,"
+        " EXISTS (SELECT 1 FROM images WHERE channel_id = $1 AND identifier = $2) AS taken,"
+        " (SELECT count(*) FROM images WHERE channel_id = $1) AS count"
+        " FROM channels c WHERE c.id = $1", channel_id, identifier)
+    if row is None:
+        return ResultCode.CHANNEL_NOT_FOUND
+    if row["taken"]:
+        return ResultCode.IDENTIFIER_TAKEN
+    if row["count"] >= row["max_images"]:
+        return ResultCode.TOO_MANY_IMAGES
+    return None
+
+
 @dataclass(frozen=True)
 class Inserted:
     code: ResultCode

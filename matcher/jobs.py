@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from matcher import features
-from matcher.catalog import NewImage, insert_image
+from matcher.catalog import NewImage, insert_image, refusal
 from matcher.features import Features
 from matcher.imaging import Gray, ImageRejected, decode_gray
 from matcher.memory import release_freed_memory
@@ -75,6 +75,11 @@ class Matcher:
         """Extract, rate, store and log a target; answered once this replica has indexed it.
         Other replicas index it as they follow the log; a query waits for them if needed."""
         job = AddImage.from_wire(payload)
+        # adds queue behind each other: one that would be refused is answered before its turn
+        # on the CPU
+        refused = await refusal(self.shard.pool, job.channel_id, job.identifier)
+        if refused is not None:
+            return AddResult(refused).to_wire()
         try:
             f = await self.shard.cpu_until(job.deadline, self._extract, job.image,
                                            features.extract_target)

@@ -38,6 +38,10 @@ POLL = 1.0  # seconds between looks at the log when no notification arrives
 MAX_BACKOFF = 10.0  # seconds, between reconnections to Postgres
 
 
+class LogGap(RuntimeError):
+    """Changes this replica has not applied were pruned from the log: it must rebuild."""
+
+
 class Expired(Exception):
     """A job's caller has given up: the work was not done."""
 
@@ -101,9 +105,10 @@ class Shard:
         """Fill the indexes from the newest usable snapshot and the log after it, or else by
         a rebuild from Postgres; says which."""
         head = (await changes.heads(self.pool, self.shard + 1))[self.shard]
+        first_kept = await changes.first_kept(self.pool, self.shard)
         found = None
         if root is not None:
-            found = await self.cpu(snapshot.load, root, ident, head)
+            found = await self.cpu(snapshot.load, root, ident, head, first_kept)
         if found is not None:
             self.indexes, self.applied = found.indexes, found.seq
             self.saved = found.seq
@@ -148,6 +153,9 @@ class Shard:
                 batch = await changes.since(self.pool, self.shard, self.applied, APPLY_BATCH)
                 if not batch:
                     return self.applied
+                if batch[0].seq != self.applied + 1:
+                    raise LogGap(f"shard {self.shard} at change {self.applied}, but the log "
+                                 f"goes on from {batch[0].seq}")
                 await self._apply(batch, known or {})
                 async with self._advanced:
                     self.applied = batch[-1].seq

@@ -109,7 +109,7 @@ def _candidates(home: Path) -> list[Path]:
     return sorted(found, key=order, reverse=True)
 
 
-def _read(folder: Path, ident: Identity, head: int) -> Snapshot:
+def _read(folder: Path, ident: Identity, head: int, first_kept: int) -> Snapshot:
     manifest = json.loads((folder / "manifest.json").read_text())
     if manifest.get("format") != FORMAT:
         raise ValueError(f"format {manifest.get('format')}, not {FORMAT}")
@@ -119,6 +119,8 @@ def _read(folder: Path, ident: Identity, head: int) -> Snapshot:
     seq = int(manifest["seq"])
     if seq > head:
         raise ValueError(f"at change {seq}, ahead of the log's {head}")
+    if seq + 1 < first_kept:
+        raise ValueError(f"at change {seq}, but the log keeps changes from {first_kept} only")
     for name, crc in manifest["files"].items():
         if _crc(folder / name) != crc:
             raise ValueError(f"{name} is damaged (CRC mismatch)")
@@ -126,11 +128,12 @@ def _read(folder: Path, ident: Identity, head: int) -> Snapshot:
     return Snapshot(seq, indexes)
 
 
-def load(root: Path, ident: Identity, head: int) -> Snapshot | None:
-    """The newest usable snapshot of the shard, or None (the caller rebuilds)."""
+def load(root: Path, ident: Identity, head: int, first_kept: int) -> Snapshot | None:
+    """The newest usable snapshot of the shard, or None (the caller rebuilds): one whose
+    changes up to the log's ``head`` are all still in the log (from ``first_kept``)."""
     for folder in _candidates(shard_dir(root, ident.shard)):
         try:
-            return _read(folder, ident, head)
+            return _read(folder, ident, head, first_kept)
         except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
             log.warning("snapshot %s not used: %s", folder, e)
     return None

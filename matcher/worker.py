@@ -31,7 +31,8 @@ from threadpoolctl import threadpool_limits
 from matcher import features, snapshot
 from matcher.jobs import Lagging, Matcher
 from matcher.memory import use_one_heap
-from matcher.shard import Expired, Shard, backoff, sleep_unless
+from matcher.shard import Expired, LogGap, Shard, backoff, sleep_unless
+from shared import changes
 from shared.cluster import ShardMap, ShardMapMismatch, shard_map, stored_map
 from shared.db import create_pool
 from shared.jobs import (
@@ -284,6 +285,8 @@ async def _watch(pool: asyncpg.Pool, state: Shard, known: ShardMap, settings: Se
 
 
 async def _save(state: Shard, settings: Settings, ident: snapshot.Identity) -> None:
+    """Save a snapshot, then drop the log's changes it covers that are older than
+    ``change_retention`` (other replicas' snapshots may still need younger ones)."""
     started = time.monotonic()
     try:
         where = await state.save(settings.snapshots, ident)
@@ -292,6 +295,9 @@ async def _save(state: Shard, settings: Settings, ident: snapshot.Identity) -> N
         return
     log.info("shard %d: snapshot at change %d saved in %.1f s (%s)", state.shard,
              state.applied, time.monotonic() - started, where)
+    with contextlib.suppress(*_GONE, TimeoutError):
+        await changes.prune(state.pool, state.shard, state.applied,
+                            settings.change_retention)
 
 
 async def serve(settings: Settings, shard: int, stop: asyncio.Event,
@@ -327,12 +333,13 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
             loaded()
         queues = asyncio.create_task(_serve_queues(settings, Matcher(settings, state), replica,
                                                    stop))
-        await asyncio.wait([queues, watcher], return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait([queues, watcher, follower], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
-        await asyncio.gather(queues, follower, return_exceptions=True)
-        if not watcher.cancelled() and watcher.done() and watcher.exception() is not None:
-            raise cast(BaseException, watcher.exception())
         watcher.cancel()
+        await asyncio.gather(queues, follower, watcher, return_exceptions=True)
+        for task in (watcher, follower):
+            if not task.cancelled() and task.exception() is not None:
+                raise cast(BaseException, task.exception())  # a map change, a log gap
         if state.saved != state.applied:
             await _save(state, settings, ident)
     finally:
@@ -356,6 +363,6 @@ def main(settings: Settings, shard: int) -> None:
     except ShardMapMismatch as e:
         log.error("%s", e)
         sys.exit(2)
-    except MapChanged as e:
+    except (MapChanged, LogGap) as e:
         log.error("%s; exiting so that the supervisor starts this replica again", e)
         sys.exit(3)

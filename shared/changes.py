@@ -59,3 +59,24 @@ async def since(pool: asyncpg.Pool, shard: int, seq: int, limit: int) -> list[Ch
         "SELECT seq, op, image_id, channel_id FROM shard_changes"
         " WHERE shard = $1 AND seq > $2 ORDER BY seq LIMIT $3", shard, seq, limit)
     return [Change(r["seq"], Op(r["op"]), r["image_id"], r["channel_id"]) for r in rows]
+
+
+async def first_kept(pool: asyncpg.Pool, shard: int) -> int:
+    """The oldest seq of ``shard`` still in the log (the head + 1 when none is): an index at
+    seq S can be brought up to date from the log only if S + 1 >= this."""
+    row = await pool.fetchrow(
+        "SELECT (SELECT min(seq) FROM shard_changes WHERE shard = $1) AS oldest,"
+        " (SELECT seq FROM shard_heads WHERE shard = $1) AS head", shard)
+    if row["oldest"] is not None:
+        oldest: int = row["oldest"]
+        return oldest
+    return (row["head"] or 0) + 1
+
+
+async def prune(pool: asyncpg.Pool, shard: int, before: int, keep_seconds: float) -> int:
+    """Drop ``shard``'s changes at or below seq ``before`` older than ``keep_seconds``; how
+    many. Replicas whose snapshots are older than what is left rebuild from Postgres."""
+    done: str = await pool.execute(
+        "DELETE FROM shard_changes WHERE shard = $1 AND seq <= $2"
+        " AND at < now() - make_interval(secs => $3)", shard, before, keep_seconds)
+    return int(done.split()[-1])

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     # saves one when its indexes changed, in seconds. They also save one when they stop.
     snapshot_dir: Path | None = None
     snapshot_interval: float = Field(300.0, gt=0)
+    # Seconds a shard's change log keeps a change that a snapshot already covers. A replica
+    # whose snapshot is older than what the log keeps rebuilds from Postgres instead.
+    change_retention: float = Field(7 * 24 * 3600.0, ge=0)
     log_level: str = "INFO"
 
     @property
