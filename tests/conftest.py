@@ -89,7 +89,7 @@ def shard_count() -> int:
 @pytest.fixture
 def settings(database_url: str, redis_url: str, tmp_path: Path, shard_count: int) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
-                    shards=shard_count, job_timeout=3.0, matcher_threads=2,
+                    shards=shard_count, job_timeout=6.0, matcher_threads=2,
                     max_image_bytes=2 * 1024 * 1024)
 
 

@@ -120,8 +120,8 @@ async def test_remove_image_checks_credentials_and_channel(api: Api) -> None:
     assert (await api.find(bob, photo_of(GARDEN)[0]))["identifier"] == "garden"
 
 
-async def test_a_shard_down_answers_system_busy_within_the_timeout(api: Api,
-                                                                   shards: Shards) -> None:
+async def test_a_shard_without_a_live_replica_answers_system_busy_at_once(
+        api: Api, shards: Shards) -> None:
     alice = await api.user("alice")
     await api.channel(alice, "posters")
     await api.add(alice, "posters", "garden", target(GARDEN))
@@ -129,7 +129,7 @@ async def test_a_shard_down_answers_system_busy_within_the_timeout(api: Api,
     started = time.monotonic()
     found = await api.find(alice, photo_of(GARDEN)[0], "posters")
     assert found["returncode"] == ResultCode.SYSTEM_BUSY
-    assert time.monotonic() - started <= shards.settings.job_timeout + 0.5
+    assert time.monotonic() - started < 1.0  # not after waiting out the job timeout
 
 
 async def test_a_hung_shard_answers_system_busy_at_the_timeout(api: Api, shards: Shards) -> None:

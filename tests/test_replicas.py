@@ -168,3 +168,15 @@ async def test_a_user_past_the_findimage_rate_limit_is_told_to_slow_down(
         assert set(codes) <= {ResultCode.SUCCESS, ResultCode.RATE_LIMITED}
     finally:
         await client.close()
+
+
+async def test_a_replica_waiting_for_postgres_stops_at_once_when_told(
+        settings: Settings) -> None:
+    unreachable = settings.model_copy(
+        update={"database_url": "postgresql://nobody@127.0.0.1:1/nothing"})
+    stop = asyncio.Event()
+    replica = asyncio.create_task(serve(unreachable, 0, stop))
+    await asyncio.sleep(0.5)
+    assert not replica.done()  # retrying with backoff, not crashed
+    stop.set()
+    await asyncio.wait_for(replica, 2.0)
