@@ -15,7 +15,7 @@ from gateway import handlers
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD
 from gateway.keys import BACKEND, DB, SETTINGS
-from gateway.replies import ApiError, reply
+from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
 from shared.db import create_pool
@@ -41,6 +41,10 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """Turn every failure into a documented result code: no request gets a 500."""
     try:
         return await handler(request)
+    except ClientGone:
+        log.info("%s %s: the client went away before its request was read",
+                 request.method, request.path)
+        return reply(ResultCode.BAD_FIELD)
     except ApiError as e:
         return reply(e.code)
     except web.HTTPNotFound:

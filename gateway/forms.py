@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl
 from aiohttp import BodyPartReader, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from gateway.replies import ApiError
+from gateway.replies import ApiError, ClientGone
 from shared.codes import ResultCode
 from shared.imageformat import sniff
 
@@ -55,6 +55,17 @@ async def read_form(request: web.Request, *, takes_image: bool, max_image_bytes:
     limit = max_image_bytes + FORM_OVERHEAD if takes_image else FORM_OVERHEAD
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(ResultCode.FILE_TOO_LARGE if takes_image else ResultCode.BAD_FIELD)
+    try:
+        form = await _read(request, takes_image, max_image_bytes)
+    except ConnectionResetError as e:
+        raise ClientGone from e
+    for name, value in form.fields.items():
+        if "\x00" in value:  # Postgres text cannot hold NUL, and no field needs it
+            raise ApiError(ResultCode.BAD_METADATA if name == "metadata" else ResultCode.BAD_FIELD)
+    return form
+
+
+async def _read(request: web.Request, takes_image: bool, max_image_bytes: int) -> Form:
     ctype = request.content_type
     if ctype == "multipart/form-data":
         try:

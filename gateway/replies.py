@@ -18,6 +18,13 @@ class ApiError(Exception):
         self.code = code
 
 
+class ClientGone(ApiError):
+    """The client closed the connection before its request was read: nobody to answer."""
+
+    def __init__(self) -> None:
+        super().__init__(ResultCode.BAD_FIELD)
+
+
 def reply(code: ResultCode = ResultCode.SUCCESS, *, status: int = 200,
           **fields: Any) -> web.Response:
     """``{"returncode": code, "message": ..., **fields}`` as JSON; None fields are left out."""

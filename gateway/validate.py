@@ -26,7 +26,7 @@ def metadata(value: str | None) -> str | None:
         return None
     try:
         json.loads(value)
-    except ValueError as e:
+    except (ValueError, RecursionError) as e:  # RecursionError: nested thousands deep
         raise ApiError(ResultCode.BAD_METADATA) from e
     return value
 
@@ -34,7 +34,8 @@ def metadata(value: str | None) -> str | None:
 def position(value: str | None) -> int:
     if value is None:
         return 0
-    if not value.isdigit() or len(value) > 9:
+    # isdigit() also passes digits int() refuses, such as "²"
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise ApiError(ResultCode.BAD_FIELD)
     return int(value)
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 
+import asyncpg
 import pytest
+from aiohttp import web
+from arq.connections import ArqRedis
 
+from cloudreco.embedded import free_port
+from gateway.app import create_app
 from shared.codes import ResultCode
+from shared.settings import Settings
 from tests.api import Api
 from tests.conftest import Shards
 from tests.images import target
@@ -88,3 +95,71 @@ async def test_readiness_reports_each_shards_live_replicas(api: Api, shards: Sha
         assert body["reasons"] == ["shard 1 has no live replica"]
     resp = await api.client.get("/healthz")  # the gateway itself is alive
     assert resp.status == 200
+
+
+async def _ask(api: Api, endpoint: str, fields: dict[str, str]) -> int:
+    answer = await api.post(endpoint, fields)
+    code: int = answer["returncode"]
+    return code
+
+
+@pytest.mark.parametrize("position", ["²", "٣", "1e3", "-1", " 1"])
+async def test_a_position_that_is_not_plain_digits_is_a_bad_field(
+        api: Api, position: str, caplog: pytest.LogCaptureFixture) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    fields = {**alice.credentials, "channel": "posters", "position": position}
+    assert await _ask(api, "GetImages", fields) == ResultCode.BAD_FIELD
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_metadata_nested_past_any_parser_is_bad_metadata(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    deep = "[" * 30_000 + "]" * 30_000
+    answer = await api.add(alice, "posters", "deep", target("pub.home.0"), metadata=deep)
+    assert answer["returncode"] == ResultCode.BAD_METADATA
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+@pytest.mark.parametrize("field", ["username", "secretkey", "channel", "identifier"])
+async def test_a_nul_character_in_a_field_is_a_bad_field(
+        api: Api, field: str, caplog: pytest.LogCaptureFixture) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    fields = {**alice.credentials, "channel": "posters", "identifier": "garden"}
+    fields[field] += "\x00"
+    assert await _ask(api, "RemoveImage", fields) == ResultCode.BAD_FIELD
+    metadata = {**alice.credentials, "channel": "posters", "identifier": "garden",
+                "metadata": '{"a": "\x00"}'}
+    assert await _ask(api, "RemoveImage", metadata) == ResultCode.BAD_METADATA
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_client_that_hangs_up_mid_upload_is_logged_at_info(
+        settings: Settings, db: asyncpg.Pool, redis: ArqRedis,
+        caplog: pytest.LogCaptureFixture) -> None:
+    # served as `cloudreco gateway` serves (aiohttp's test server cancels handlers instead)
+    caplog.set_level(logging.INFO, logger="gateway")
+    runner = web.AppRunner(create_app(settings, db=db, redis=redis))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n'
+        writer.write(b"POST /FindImage HTTP/1.1\r\nHost: x\r\nContent-Length: 999999\r\n"
+                     b"Content-Type: multipart/form-data; boundary=b\r\n\r\n" + head
+                     + b"\xff\xd8" + b"x" * 100_000)
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.close()
+        for _ in range(100):
+            if any("went away" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await runner.cleanup()
+    assert [r.levelname for r in caplog.records if "went away" in r.getMessage()] == ["INFO"]
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
