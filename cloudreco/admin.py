@@ -49,9 +49,9 @@ async def create_channel(pool: asyncpg.Pool, user: str, channel: str, max_images
 
 async def list_channels(pool: asyncpg.Pool, user: str | None) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await pool.fetch(
-        "SELECT c.name, u.name AS user, c.max_images, count(i.id) AS images FROM channels c"
-        " JOIN users u ON u.id = c.user_id LEFT JOIN images i ON i.channel_id = c.id"
-        " WHERE $1::text IS NULL OR u.name = $1 GROUP BY c.id, u.name ORDER BY c.name", user)
+        "SELECT c.name, u.name AS user, c.max_images, c.image_count AS images FROM channels c"
+        " JOIN users u ON u.id = c.user_id"
+        " WHERE $1::text IS NULL OR u.name = $1 ORDER BY c.name", user)
     return rows
 
 

@@ -20,6 +20,7 @@ class Channel:
     user_id: int
     name: str
     max_images: int
+    image_count: int
 
 
 async def authenticate(pool: asyncpg.Pool, username: str, secret: str) -> int | None:
@@ -34,21 +35,17 @@ async def authenticate(pool: asyncpg.Pool, username: str, secret: str) -> int | 
 
 async def channel_named(pool: asyncpg.Pool, name: str) -> Channel | None:
     row = await pool.fetchrow(
-        "SELECT id, user_id, name, max_images FROM channels WHERE name = $1", name)
+        "SELECT id, user_id, name, max_images, image_count FROM channels WHERE name = $1",
+        name)
     return None if row is None else Channel(**row)
 
 
 async def user_channels(pool: asyncpg.Pool, user_id: int) -> list[Channel]:
     rows = await pool.fetch(
-        "SELECT id, user_id, name, max_images FROM channels WHERE user_id = $1 ORDER BY name",
+        "SELECT id, user_id, name, max_images, image_count FROM channels WHERE user_id = $1"
+        " ORDER BY name",
         user_id)
     return [Channel(**r) for r in rows]
-
-
-async def image_count(pool: asyncpg.Pool, channel_id: int) -> int:
-    count: int = await pool.fetchval(
-        "SELECT count(*) FROM images WHERE channel_id = $1", channel_id)
-    return count
 
 
 async def image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> asyncpg.Record | None:
@@ -75,24 +72,19 @@ async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
     """(total count, one page of images ordered by identifier with their match ratio).
 
     matchratio is the image's share of all FindImage matches ever counted in the channel
-    (its identifier's matches over the channel's), 0 while the channel has none.
+    (its identifier's matches over the channel's), 0 while the channel has none. Both come
+    from counters kept with every match, so a page costs the same whatever the history.
     """
     total: int = await pool.fetchval(
-        "SELECT count(*) FROM images WHERE channel_id = $1", channel_id)
+        "SELECT image_count FROM channels WHERE id = $1", channel_id)
     rows = await pool.fetch(
         """
-        WITH per_image AS (
-            SELECT identifier, sum(count) AS n FROM match_counts
-            WHERE channel_id = $1 GROUP BY identifier
-        ), channel AS (
-            SELECT coalesce(sum(n), 0) AS n FROM per_image
-        )
         SELECT i.identifier, i.metadata, i.level,
-               CASE WHEN channel.n = 0 THEN 0.0
-                    ELSE coalesce(per_image.n, 0)::float8 / channel.n END AS matchratio
+               CASE WHEN c.match_count = 0 THEN 0.0
+                    ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio
         FROM images i
-        CROSS JOIN channel
-        LEFT JOIN per_image ON per_image.identifier = i.identifier
+        JOIN channels c ON c.id = i.channel_id
+        LEFT JOIN match_totals t ON t.channel_id = i.channel_id AND t.identifier = i.identifier
         WHERE i.channel_id = $1
         ORDER BY i.identifier
         OFFSET $2 LIMIT $3
@@ -110,11 +102,19 @@ async def images_by_id(pool: asyncpg.Pool, image_ids: list[int]) -> dict[int, as
 
 async def count_match(pool: asyncpg.Pool, channel_id: int, identifier: str, day: dt.date
                       ) -> None:
+    """Count a FindImage match: the day's count, the identifier's and the channel's totals."""
     await pool.execute(
-        "INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, 1)"
-        " ON CONFLICT (channel_id, identifier, day)"
-        " DO UPDATE SET count = match_counts.count + 1",
-        channel_id, identifier, day)
+        """
+        WITH daily AS (
+            INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, 1)
+            ON CONFLICT (channel_id, identifier, day)
+            DO UPDATE SET count = match_counts.count + 1
+        ), total AS (
+            INSERT INTO match_totals (channel_id, identifier, count) VALUES ($1, $2, 1)
+            ON CONFLICT (channel_id, identifier) DO UPDATE SET count = match_totals.count + 1
+        )
+        UPDATE channels SET match_count = match_count + 1 WHERE id = $1
+        """, channel_id, identifier, day)
 
 
 async def identifier_known(pool: asyncpg.Pool, channel_id: int, identifier: str) -> bool:

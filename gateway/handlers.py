@@ -55,7 +55,7 @@ async def add_image(request: web.Request) -> web.Response:
     # Cheap checks before the costly extraction; the matcher repeats them atomically.
     if await catalog.image(db, channel.id, identifier) is not None:
         raise ApiError(ResultCode.IDENTIFIER_TAKEN)
-    if await catalog.image_count(db, channel.id) >= channel.max_images:
+    if channel.image_count >= channel.max_images:
         raise ApiError(ResultCode.TOO_MANY_IMAGES)
     shard = shard_of(channel.id, identifier, backend.settings.shards)
     result = await backend.add(AddImage(channel.id, identifier, metadata, shard, image, 0.0))
