@@ -180,3 +180,19 @@ async def test_a_replica_waiting_for_postgres_stops_at_once_when_told(
     assert not replica.done()  # retrying with backoff, not crashed
     stop.set()
     await asyncio.wait_for(replica, 2.0)
+
+
+@pytest.mark.parametrize("shard_count", [1])
+async def test_two_adds_of_one_identifier_at_once_on_two_replicas_store_one(
+        api: Api, shards: Shards, db: asyncpg.Pool) -> None:
+    await shards.start(0)  # a second replica: the two adds run at the same time
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    answers = await asyncio.gather(*(api.add(alice, "posters", "garden", target(name))
+                                     for name in (NAMES["garden"], NAMES["home"])))
+    assert sorted(a["returncode"] for a in answers) == [0, ResultCode.IDENTIFIER_TAKEN]
+    assert await db.fetchval("SELECT count(*) FROM images") == 1
+    assert await db.fetchval("SELECT image_count FROM channels") == 1
+    winner = NAMES["garden"] if answers[0]["returncode"] == 0 else NAMES["home"]
+    found = await api.find(alice, photo_of(winner, seed=5)[0], "posters")
+    assert found["identifier"] == "garden"
