@@ -9,10 +9,11 @@ runs is sent again to another replica of the shard while the deadline allows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from typing import Any, cast
 
 from arq.connections import ArqRedis
@@ -45,6 +46,17 @@ log = logging.getLogger(__name__)
 # How often a waiting request checks that the replica running its job is still alive.
 OWNER_CHECK = 0.25
 RESENDS = 1  # times a job is sent again after its replica died under it
+# The FindImage requests in flight across every gateway: a sorted set of tickets, each
+# scored by its request's deadline (ms), so that a ticket left by a dead gateway lapses.
+INFLIGHT_KEY = "cloudreco:inflight"
+# Takes a ticket (ARGV[4], lapsing at ARGV[3]) if fewer than ARGV[2] are live at ARGV[1]; one
+# script, so that a burst of requests cannot all see room and all enter.
+_ADMIT = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[3], ARGV[4])
+return 1
+"""
 
 
 class ReplicaLost(Exception):
@@ -62,20 +74,35 @@ class Backend:
     def __init__(self, redis: ArqRedis, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
+        self._admit = redis.register_script(_ADMIT)
 
     async def live_replicas(self) -> list[int]:
         """How many live replicas each shard has now."""
-        return (await self._load())[0]
-
-    async def _load(self) -> tuple[list[int], int]:
-        """Live replicas per shard, and FindImage jobs in flight (queued or running)."""
         now = time.time() * 1000
         async with self.redis.pipeline(transaction=False) as pipe:
             for s in range(self.settings.shards):
                 pipe.zcount(replicas_key(s), now, "+inf")
-            pipe.zcard(EXTRACT_QUEUE)
-            *live, inflight = await pipe.execute()
-        return live, inflight
+            counts: list[int] = await pipe.execute()
+        return counts
+
+    @contextlib.asynccontextmanager
+    async def _ticket(self, live: list[int]) -> AsyncIterator[None]:
+        """Hold one of the FindImage places, or raise 20015 at once when none is free.
+
+        Every FindImage costs an extraction and one search per shard, so the stack serves
+        about one request per replica-per-shard at a time at full speed: it admits
+        ``max_inflight`` per replica of each shard (the mean over shards).
+        """
+        limit = self.settings.max_inflight * max(1, sum(live) // len(live))
+        ticket = uuid.uuid4().hex
+        now = time.time()
+        lapses = (now + self.settings.job_timeout) * 1000
+        if not await self._admit(keys=[INFLIGHT_KEY], args=[now * 1000, limit, lapses, ticket]):
+            raise busy("%d FindImage requests in flight, the most for %s replicas", limit, live)
+        try:
+            yield
+        finally:
+            await self.redis.zrem(INFLIGHT_KEY, ticket)
 
     async def find(self, image: bytes, channel_ids: list[int], positions: list[int]
                    ) -> tuple[ExtractResult, list[Found]]:
@@ -88,12 +115,15 @@ class Backend:
         live replica or the stack already has its fill of FindImage jobs.
         """
         deadline = time.monotonic() + self.settings.job_timeout
-        live, inflight = await self._load()
+        live = await self.live_replicas()
         if not all(live):
             raise busy("shards without a live replica: %s",
                        [s for s, n in enumerate(live) if not n])
-        if inflight >= self.settings.max_inflight * sum(live):
-            raise busy("%d FindImage jobs in flight on %d replicas", inflight, sum(live))
+        async with self._ticket(live):
+            return await self._find(image, channel_ids, positions, deadline)
+
+    async def _find(self, image: bytes, channel_ids: list[int], positions: list[int],
+                    deadline: float) -> tuple[ExtractResult, list[Found]]:
         want_features = self.settings.shards > 1
         raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY, deadline, lambda wall:
                                ExtractQuery(image, channel_ids, want_features, positions,

@@ -46,9 +46,10 @@ class Settings(BaseSettings):
     query_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # Jobs one matcher worker runs at once; CPU work queues on its thread pool.
     matcher_jobs: int = Field(16, ge=1)
-    # FindImage jobs in flight (queued or running) per live replica before FindImage answers
-    # 20015 at once: past that a request would wait for others' CPU and miss its deadline.
-    max_inflight: int = Field(3, ge=1)
+    # FindImage requests in flight per live replica of each shard (the mean over shards)
+    # before FindImage answers 20015 at once. A replica's cores serve about two at full speed;
+    # more would only queue on its CPU, each answer slower, until they missed their deadline.
+    max_inflight: int = Field(2, ge=1)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
