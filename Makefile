@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale bench-scaling clean
+.PHONY: install run test lint bench bench-scale bench-scaling bench-restart clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -35,6 +35,10 @@ bench-scale: install
 
 bench-scaling: install
 	$(BIN)/python -m benchmarks.scaling --data $(BENCH_DATA) --sizes 1000 10000 50000
+
+# A replica of a 100,000-image shard restarted: the first start rebuilds (long), then snapshots.
+bench-restart: install
+	$(BIN)/python -m benchmarks.restart --data $(BENCH_DATA) --images 100000 --write
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

@@ -135,26 +135,32 @@ def main() -> None:
     p.add_argument("--images", type=int, default=100_000)
     p.add_argument("--restarts", type=int, default=3)
     p.add_argument("--write", action="store_true", help="put the results in BENCHMARKS.md")
+    p.add_argument("--reuse", action="store_true",
+                   help="keep the database and snapshot of the last run (no fill, no rebuild)")
     args = p.parse_args()
-    shutil.rmtree(WORK, ignore_errors=True)
-    WORK.mkdir(parents=True)
+    if not args.reuse:
+        shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True, exist_ok=True)
     log = WORK / "matcher.log"
     postgres = EmbeddedPostgres(WORK / "pg" / "data")
     redis_server = EmbeddedRedis(WORK / "redis")
     redis_server.start()
     try:
-        print("extracting the descriptor pool", flush=True)
-        pool_features = descriptor_pool(args.data, 40)
-        t = time.monotonic()
-        asyncio.run(fill(postgres.uri, pool_features, args.images))
-        print(f"filled in {time.monotonic() - t:.0f} s", flush=True)
+        if not args.reuse:
+            print("extracting the descriptor pool", flush=True)
+            pool_features = descriptor_pool(args.data, 40)
+            t = time.monotonic()
+            asyncio.run(fill(postgres.uri, pool_features, args.images))
+            print(f"filled in {time.monotonic() - t:.0f} s", flush=True)
         env = {**os.environ, "CLOUDRECO_DATABASE_URL": postgres.uri,
                "CLOUDRECO_REDIS_URL": redis_server.url, "CLOUDRECO_DATA_DIR": str(WORK),
                "CLOUDRECO_SHARDS": "1", "CLOUDRECO_LOG_LEVEL": "INFO"}
         redis = Redis.from_url(redis_server.url)
         proc, rebuild = start_replica(env, redis, log)
         rss = psutil.Process(proc.pid).memory_info().rss
-        print(f"rebuild: live after {rebuild:.1f} s, RSS {rss / 2**20:.0f} MiB", flush=True)
+        first = "loaded the last run's snapshot" if args.reuse else "rebuild from Postgres"
+        print(f"first start ({first}): live after {rebuild:.1f} s, RSS {rss / 2**20:.0f} MiB",
+              flush=True)
         stops, loads = [stop(proc, signal.SIGTERM)], []
         for _ in range(args.restarts):
             proc, seconds = start_replica(env, redis, log)
@@ -171,13 +177,13 @@ def main() -> None:
         size = sum(f.stat().st_size for f in (WORK / "snapshots").rglob("*") if f.is_file())
         body = "\n".join([
             f"Run {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC on {machine()}: "
-            f"`python -m benchmarks.restart --data {args.data} --images {args.images}`",
+            f"`python -m benchmarks.restart --data {args.data} --images {args.images}"
+            + (" --reuse`" if args.reuse else "`"),
             "",
             "| measure | value |",
             "|---|---|",
             f"| shard | {args.images} images in one channel, {PER_IMAGE} descriptors each |",
-            f"| first start, rebuild from Postgres (batched inserts, 2 threads) | "
-            f"{rebuild:.1f} s to live |",
+            f"| first start: {first} (batched inserts on 2 threads) | {rebuild:.1f} s to live |",
             f"| replica RSS after the rebuild | {rss / 2**20:.0f} MiB |",
             f"| restart from its snapshot, SIGTERM then start, {args.restarts} times | "
             f"median {statistics.median(loads):.1f} s to live ("
