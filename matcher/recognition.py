@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -603,25 +604,31 @@ class ChannelIndex:
         return [graph, arrays]
 
     @classmethod
-    def load(cls, stem: Path, cfg: Config | None = None) -> ChannelIndex:
-        """An index written by ``save``; raises ValueError or OSError on a damaged one."""
-        with np.load(stem.with_suffix(".npz")) as a:
-            index = cls(int(a["dim"]), 16, cfg)
-            index._cap = int(a["cap"])
-            index._ix = hnswlib.Index(space="l2", dim=index.dim)
-            index._ix.load_index(str(stem.with_suffix(".hnsw")), max_elements=index._cap)
-            index._ix.set_ef(index.cfg.ef)
-            index._next = int(a["next"])
-            index._free = a["free"].tolist()
-            index._slot_img, index._slot_xy = a["slot_img"], a["slot_xy"]
-            index._slot_geo = a["slot_geo"]
-            ends = np.cumsum(a["lengths"])
-            flat = a["flat"]
-            index._images = {
-                int(i): flat[e - n : e].copy()
-                for i, e, n in zip(a["ids"].tolist(), ends.tolist(), a["lengths"].tolist(),
-                                   strict=True)
-            }
+    def load(cls, stem: Path, dim: int, cfg: Config | None = None) -> ChannelIndex:
+        """An index written by ``save`` (of descriptors of ``dim``); raises ValueError or
+        OSError on a damaged one. The slot arrays are read on another thread while hnswlib
+        reads the graph (numpy lets go of the GIL while it reads, hnswlib does not)."""
+        with ThreadPoolExecutor(1) as reader:
+            pending = reader.submit(_read_arrays, stem.with_suffix(".npz"))
+            graph = hnswlib.Index(space="l2", dim=dim)
+            try:
+                graph.load_index(str(stem.with_suffix(".hnsw")), max_elements=0)
+            finally:
+                a = pending.result()
+        if int(a["dim"]) != dim:
+            raise ValueError(f"{stem}: descriptors of {int(a['dim'])} dimensions, not {dim}")
+        index = cls(dim, 16, cfg)
+        index._ix, index._cap = graph, int(a["cap"])
+        index._ix.set_ef(index.cfg.ef)
+        index._next = int(a["next"])
+        index._free = a["free"].tolist()
+        index._slot_img, index._slot_xy, index._slot_geo = a["slot_img"], a["slot_xy"], a["slot_geo"]
+        ends = np.cumsum(a["lengths"])
+        flat = a["flat"]
+        index._images = {
+            int(i): flat[e - n : e].copy()
+            for i, e, n in zip(a["ids"].tolist(), ends.tolist(), a["lengths"].tolist(), strict=True)
+        }
         if not (len(index._slot_img) == index._cap == index._ix.get_max_elements()
                 and index._next <= index._cap):
             raise ValueError(f"{stem}: index and slot arrays disagree")
@@ -796,6 +803,11 @@ class ChannelIndex:
             if cv2.contourArea(hull) < cfg.min_hull * w * h:
                 return None
         return Match(image_id=img, score=float(ni), corners=c.astype(np.float32))
+
+
+def _read_arrays(path: Path) -> dict[str, NDArray[Any]]:
+    with np.load(path) as a:
+        return {name: a[name] for name in a.files}
 
 
 def _to_fraction(xy: NDArray[np.float32], w: int, h: int) -> NDArray[np.uint16]:

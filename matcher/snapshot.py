@@ -26,7 +26,7 @@ from pathlib import Path
 from matcher.recognition import ChannelIndex
 
 log = logging.getLogger(__name__)
-FORMAT = 1
+FORMAT = 2  # 2: the manifest names each channel's descriptor dimensions
 KEEP = 2  # snapshots kept per shard: the newest, and one in case it turns out damaged
 
 
@@ -85,7 +85,8 @@ def save(root: Path, ident: Identity, seq: int, indexes: dict[int, ChannelIndex]
                 _fsync(path)
                 files[path.name] = _crc(path)
         manifest = {"format": FORMAT, **dataclasses.asdict(ident), "seq": seq,
-                    "channels": sorted(indexes), "files": files}
+                    "channels": {str(c): indexes[c].dim for c in sorted(indexes)},
+                    "files": files}
         (tmp / "manifest.json").write_text(json.dumps(manifest))
         _fsync(tmp / "manifest.json")
         final = home / f"{ident.generation}-{seq:016d}-{tag}"
@@ -133,8 +134,8 @@ def _read(folder: Path, ident: Identity, head: int, first_kept: int) -> Snapshot
     with ThreadPoolExecutor(1) as checker:
         damaged = checker.submit(_damaged, folder, manifest["files"])
         try:
-            indexes = {int(c): ChannelIndex.load(folder / f"c{c}")
-                       for c in manifest["channels"]}
+            indexes = {int(c): ChannelIndex.load(folder / f"c{c}", int(dim))
+                       for c, dim in manifest["channels"].items()}
         finally:
             bad = damaged.result()
     if bad:
