@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -89,6 +90,10 @@ class LocalStack:
                 (p for p in ("redis", "postgres") if p in name), "other")
             parts.append((part, child))
         return parts
+
+    def processes(self) -> Counter[str]:
+        """How many processes play each part of the stack, by the parts of ``_parts``."""
+        return Counter(part for part, _ in self._parts())
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each part of the stack, in seconds."""
