@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale bench-scaling clean
+.PHONY: install run test lint bench bench-scale bench-scaling loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# Locust only for the load test, so that `make test` installs no more than it needs.
+$(VENV)/.installed-load: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev,load]'
+	touch $@
 
 run: install
 	$(BIN)/cloudreco run
@@ -35,6 +40,11 @@ bench-scale: install
 
 bench-scaling: install
 	$(BIN)/python -m benchmarks.scaling --data $(BENCH_DATA) --sizes 1000 10000 50000
+
+# Locust against a fresh local stack at rising user counts, with 1 and 2 replicas per shard.
+# LOADTEST_ARGS, e.g. '--users 1 4 --step-seconds 10 --replicas 1', narrows the run.
+loadtest: $(VENV)/.installed-load
+	$(BIN)/python -m benchmarks.loadtest --data $(BENCH_DATA) $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache
