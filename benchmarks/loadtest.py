@@ -37,6 +37,7 @@ import psutil
 from benchmarks.recognition import (
     CHANNEL,
     REPORT,
+    ROOT,
     USER,
     Client,
     Run,
@@ -211,6 +212,17 @@ def ms(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.0f}"
 
 
+def revision() -> str:
+    """The commit measured, marked when the code differs from it (BENCHMARKS.md aside)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=False).stdout.strip()
+
+    return f"commit {git('rev-parse', '--short', 'HEAD') or 'unknown'}" + (
+        " with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no", "--",
+                                           ".", ":!BENCHMARKS.md") else "")
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('s') else 's'}"
 
@@ -224,7 +236,8 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
     lines = [
         f"## Load test, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"`{command}` on {machine()}, Locust {importlib.metadata.version('locust')}; "
+        f"`{command}` at {revision()} on {machine()}, "
+        f"Locust {importlib.metadata.version('locust')}; "
         f"{minutes:.1f} minutes in all. Host speed (one photo's extraction, 1 thread) before / "
         f"after: {host_ms[0]:.1f} / {host_ms[1]:.1f} ms.",
         "",
