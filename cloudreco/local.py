@@ -26,8 +26,9 @@ class LocalStack:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("CLOUDRECO_") and k != "XDG_RUNTIME_DIR"}
-        self.env.update(CLOUDRECO_DATA_DIR=str(data_dir), CLOUDRECO_PORT=str(self.port),
-                        CLOUDRECO_SHARDS=str(shards), CLOUDRECO_LOG_LEVEL="WARNING", **env)
+        self.env.update({"CLOUDRECO_DATA_DIR": str(data_dir), "CLOUDRECO_PORT": str(self.port),
+                         "CLOUDRECO_SHARDS": str(shards), "CLOUDRECO_LOG_LEVEL": "WARNING",
+                         **env})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
