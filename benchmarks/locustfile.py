@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, constant, events, task
+from locust import FastHttpUser, events, task
 from locust.env import Environment
 from urllib3 import encode_multipart_formdata
 
@@ -44,6 +44,8 @@ def _options(parser: Any) -> None:
                         help="seconds after the last user started before statistics restart")
     parser.add_argument("--measure", type=float, default=0.0,
                         help="seconds measured after the warm-up, then quit (0: --run-time)")
+    parser.add_argument("--busy-pause", type=float, default=1.0,
+                        help="seconds a user waits after a 20015 before its next request")
 
 
 @events.init.add_listener
@@ -81,19 +83,28 @@ def returncode(response: Any) -> int | None:
 
 
 class ApiUser(FastHttpUser):
-    """A client that sends its next request as soon as the last one is answered."""
+    """A client that sends its next request as soon as the last one is answered, or
+    ``--busy-pause`` seconds after a 20015, as a client that backs off when told the service
+    is busy (without the pause, users answered 20015 at once by the gateway's in-flight bound
+    would spin on it)."""
 
-    wait_time = constant(0)
+    busy = False  # the last request of this user's turn was answered 20015
+
+    def wait_time(self) -> float:
+        return float(self.environment.parsed_options.busy_pause) if self.busy else 0.0
 
     @task
     def turn(self) -> None:
         opts = self.environment.parsed_options
         if random.random() < opts.add_share:
             fields = {"channel": opts.channel, "identifier": f"load.{uuid.uuid4().hex[:24]}"}
-            if self.call("AddImage", fields, random.choice(images(opts.targets))) == 0:
-                self.call("RemoveImage", fields)
+            code = self.call("AddImage", fields, random.choice(images(opts.targets)))
+            if code == 0:
+                code = self.call("RemoveImage", fields)
         else:
-            self.call("FindImage", {"channel": opts.channel}, random.choice(images(opts.photos)))
+            code = self.call("FindImage", {"channel": opts.channel},
+                             random.choice(images(opts.photos)))
+        self.busy = code == BUSY
 
     def call(self, endpoint: str, fields: dict[str, str], image: bytes | None = None
              ) -> int | None:
