@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale bench-scaling bench-restart clean
+.PHONY: install run test lint bench bench-scale bench-scaling bench-restart loadtest clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -16,6 +16,11 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(VENV)/.installed
+
+# Locust only for the load test, so that `make test` installs no more than it needs.
+$(VENV)/.installed-load: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[dev,load]'
+	touch $@
 
 run: install
 	$(BIN)/cloudreco run
@@ -39,6 +44,11 @@ bench-scaling: install
 # A replica of a 100,000-image shard restarted: the first start rebuilds (long), then snapshots.
 bench-restart: install
 	$(BIN)/python -m benchmarks.restart --data $(BENCH_DATA) --images 100000 --write
+
+# Locust against a fresh local stack at rising user counts, with 1 and 2 replicas per shard.
+# LOADTEST_ARGS, e.g. '--users 1 4 --step-seconds 10 --replicas 1', narrows the run.
+loadtest: $(VENV)/.installed-load
+	$(BIN)/python -m benchmarks.loadtest --data $(BENCH_DATA) $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

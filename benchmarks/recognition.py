@@ -123,9 +123,15 @@ def distractors(data: Path, count: int) -> list[Path]:
     return sorted(out.rglob("*.jpg"))[:count]
 
 
-async def bench(stack: LocalStack, data: Path, extra: list[Path]) -> Run:
+def open_channel(stack: LocalStack) -> str:
+    """Create the benchmark's user and its unbounded channel on ``stack``; the secret key."""
     secret = stack.cli("user", "create", USER).strip().splitlines()[-1]
     stack.cli("channel", "create", USER, CHANNEL, "--max-images", "10000000")
+    return secret
+
+
+async def bench(stack: LocalStack, data: Path, extra: list[Path]) -> Run:
+    secret = open_channel(stack)
     run = Run()
     catalog = sorted((data / "catalog").glob("*.jpg"))
     queries = [data / "queries" / f"{row['query']}.jpg" for row in truth(data)]

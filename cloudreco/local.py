@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -25,8 +26,9 @@ class LocalStack:
         self.port = free_port()
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith("CLOUDRECO_") and k != "XDG_RUNTIME_DIR"}
-        self.env.update(CLOUDRECO_DATA_DIR=str(data_dir), CLOUDRECO_PORT=str(self.port),
-                        CLOUDRECO_SHARDS=str(shards), CLOUDRECO_LOG_LEVEL="WARNING", **env)
+        self.env.update({"CLOUDRECO_DATA_DIR": str(data_dir), "CLOUDRECO_PORT": str(self.port),
+                         "CLOUDRECO_SHARDS": str(shards), "CLOUDRECO_LOG_LEVEL": "WARNING",
+                         **env})
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -89,6 +91,10 @@ class LocalStack:
                 (p for p in ("redis", "postgres") if p in name), "other")
             parts.append((part, child))
         return parts
+
+    def processes(self) -> Counter[str]:
+        """How many processes play each part of the stack, by the parts of ``_parts``."""
+        return Counter(part for part, _ in self._parts())
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each part of the stack, in seconds."""
