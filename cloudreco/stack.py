@@ -33,10 +33,20 @@ STABLE = 30.0  # seconds of running after which a restart counts as the first ag
 TICK = 0.2  # seconds between looks at the supervised processes
 
 
+# Matchers take every core they are given; on one machine the gateway (cheap, but what every
+# answer, a refusal included, waits on) and the databases go first.
+MATCHER_NICE = 5
+
+
 def _die_with_parent() -> None:
     # Linux: the child gets SIGTERM if the supervisor itself dies, so no orphans are left.
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _matcher_child() -> None:
+    _die_with_parent()
+    os.nice(MATCHER_NICE)
 
 
 @dataclass
@@ -72,7 +82,8 @@ class Child:
     restarts: Restarts = field(default_factory=Restarts)
 
     def start(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(self.args, env=env, preexec_fn=_die_with_parent)
+        setup = _matcher_child if "matcher" in self.args else _die_with_parent
+        self.proc = subprocess.Popen(self.args, env=env, preexec_fn=setup)
         self.restarts.started_now()
 
     def stop(self) -> None:

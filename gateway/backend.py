@@ -85,6 +85,20 @@ class Backend:
             counts: list[int] = await pipe.execute()
         return counts
 
+    def _limit(self, live: list[int]) -> int:
+        return self.settings.max_inflight * max(1, sum(live) // len(live))
+
+    async def saturated(self) -> bool:
+        """Whether FindImage would be refused for want of a place now: a read-only look, so
+        that a request is turned away before its credentials and channels cost a query."""
+        now = time.time() * 1000
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for s in range(self.settings.shards):
+                pipe.zcount(replicas_key(s), now, "+inf")
+            pipe.zcount(INFLIGHT_KEY, now, "+inf")
+            *live, inflight = await pipe.execute()
+        return not all(live) or inflight >= self._limit(live)
+
     @contextlib.asynccontextmanager
     async def _ticket(self, live: list[int]) -> AsyncIterator[None]:
         """Hold one of the FindImage places, or raise 20015 at once when none is free.
@@ -93,7 +107,7 @@ class Backend:
         about one request per replica-per-shard at a time at full speed: it admits
         ``max_inflight`` per replica of each shard (the mean over shards).
         """
-        limit = self.settings.max_inflight * max(1, sum(live) // len(live))
+        limit = self._limit(live)
         ticket = uuid.uuid4().hex
         now = time.time()
         lapses = (now + self.settings.job_timeout) * 1000

@@ -133,6 +133,8 @@ async def find_image(request: web.Request) -> web.Response:
     """Which target of the channel (or of all the user's channels) is in the photo."""
     db, backend = request.app[DB], request.app[BACKEND]
     form = await _form(request, takes_image=True)
+    if await backend.saturated():
+        raise ApiError(ResultCode.SYSTEM_BUSY)
     user_id = await _user(db, form)
     name = form.optional("channel")
     channels = ([await _channel(db, name, user_id)] if name
