@@ -181,7 +181,9 @@ def ladder(args: argparse.Namespace, replicas: int) -> Ladder:
     with tempfile.TemporaryDirectory(prefix="cloudreco-load-") as tmp:
         # ERROR: every 20015 is logged as a warning, and under overload they are the answer
         stack = LocalStack(Path(tmp) / "data", shards=args.shards,
-                           CLOUDRECO_REPLICAS=str(replicas), CLOUDRECO_LOG_LEVEL="ERROR")
+                           CLOUDRECO_REPLICAS=str(replicas), CLOUDRECO_LOG_LEVEL="ERROR",
+                           **({} if args.max_inflight is None else
+                              {"CLOUDRECO_MAX_INFLIGHT": str(args.max_inflight)}))
         stack.start()
         try:
             secret = open_channel(stack)
@@ -292,6 +294,8 @@ def main() -> None:
     p.add_argument("--replicas", type=int, nargs="+", default=[1, 2],
                    help="replicas per shard, one ladder each")
     p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--max-inflight", type=int, help="CLOUDRECO_MAX_INFLIGHT (default: the "
+                                                     "service's)")
     p.add_argument("--add-share", type=float, default=0.05)
     p.add_argument("--busy-pause", type=float, default=1.0,
                    help="seconds a user waits after a 20015 before its next request")

@@ -47,9 +47,11 @@ class Settings(BaseSettings):
     # Jobs one matcher worker runs at once; CPU work queues on its thread pool.
     matcher_jobs: int = Field(16, ge=1)
     # FindImage requests in flight per live replica of each shard (the mean over shards)
-    # before FindImage answers 20015 at once. A replica's cores serve about two at full speed;
-    # more would only queue on its CPU, each answer slower, until they missed their deadline.
-    max_inflight: int = Field(2, ge=1)
+    # before FindImage answers 20015 at once. One request already uses a replica's cores
+    # (query_threads); a second only shares them, each answer slower: measured on 2 cores at
+    # 32 users, 1 kept the answered p95 at 1.8x its unloaded value and refused in 20 ms (p50),
+    # 2 let it reach 2.7x (BENCHMARKS.md, "Load test"). Raise it for throughput over latency.
+    max_inflight: int = Field(1, ge=1)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
