@@ -340,7 +340,11 @@ def main() -> None:
     extra = distractors(args.data, args.distractors) if args.distractors else []
     host_before = host_speed(args.data)
     with tempfile.TemporaryDirectory(prefix="cloudreco-bench-") as tmp:
-        stack = LocalStack(Path(tmp) / "data", shards=args.shards)
+        # The throughput step keeps 8 requests in flight on purpose: let the stack queue them
+        # rather than answer the excess 20015 as its overload guard does by default.
+        stack = LocalStack(Path(tmp) / "data", shards=args.shards,
+                           CLOUDRECO_MAX_INFLIGHT=str(LOAD_CLIENTS),
+                           CLOUDRECO_MATCHER_JOBS=str(LOAD_CLIENTS))
         stack.start()
         try:
             run = asyncio.run(bench(stack, args.data, extra))

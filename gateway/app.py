@@ -56,7 +56,7 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as e:
         return reply(ResultCode.BAD_FIELD, status=e.status)
     except (ConnectionError, TimeoutError, OSError, asyncpg.PostgresError,
-            asyncpg.InterfaceError, RedisError) as e:
+            asyncpg.InterfaceError, asyncpg.InternalClientError, RedisError) as e:
         log.error("%s %s: backend failure: %r", request.method, request.path, e)
         return reply(ResultCode.SYSTEM_BUSY)
     except Exception:

@@ -88,12 +88,14 @@ class Matcher:
         level = features.rate_level(f)
         if level == 0:
             return AddResult(ResultCode.FEATURES_INSUFFICIENT).to_wire()
+        stored = features.encode(f)
         inserted = await insert_image(self.shard.pool, NewImage(
             job.channel_id, job.identifier, job.metadata, level, job.shard, f.width, f.height,
-            features.FEATURE_VERSION, features.encode(f)))
+            features.FEATURE_VERSION, stored))
         if inserted.code != ResultCode.SUCCESS:
             return AddResult(inserted.code).to_wire()
-        await self.shard.catch_up(known={inserted.image_id: f})
+        # indexed as every other replica indexes it: from the stored (float16) form
+        await self.shard.catch_up(known={inserted.image_id: features.decode(stored)})
         await self.shard.cpu(release_freed_memory)
         return AddResult(ResultCode.SUCCESS, level, inserted.image_id).to_wire()
 

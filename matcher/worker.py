@@ -91,7 +91,9 @@ class PromptWorker(Worker):
                                                        timeout=cast(int, self.idle_wait)))
 
 
-_GONE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+# What Postgres or Redis going away raises (asyncpg's InternalClientError: a connection cut
+# in the middle of an operation).
+_GONE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 def replying(job: Job, reply_ttl: float, owner: str) -> WorkerCoroutine:

@@ -44,8 +44,10 @@ class Settings(BaseSettings):
     # Threads one query may use inside feature extraction (OpenCV) and the index lookup
     # (hnswlib): a lone query uses every core.
     query_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
-    # Jobs one matcher worker runs at once; CPU work queues on its thread pool.
-    matcher_jobs: int = Field(16, ge=1)
+    # Search and extract jobs each of a replica's workers runs at once. One job already uses
+    # every core (query_threads); a replica that takes one at a time leaves the next job to an
+    # idle replica instead of sharing its cores with it.
+    matcher_jobs: int = Field(1, ge=1)
     # FindImage requests in flight per live replica of each shard (the mean over shards)
     # before FindImage answers 20015 at once. One request already uses a replica's cores
     # (query_threads); a second only shares them, each answer slower: measured on 2 cores at

@@ -90,6 +90,8 @@ def shard_count() -> int:
 def settings(database_url: str, redis_url: str, tmp_path: Path, shard_count: int) -> Settings:
     return Settings(database_url=database_url, redis_url=redis_url, data_dir=tmp_path,
                     shards=shard_count, job_timeout=6.0, matcher_threads=2,
+                    # tests send requests at once; the overload guard has its own test
+                    max_inflight=16, matcher_jobs=4,
                     max_image_bytes=2 * 1024 * 1024)
 
 
