@@ -47,8 +47,10 @@ class Settings(BaseSettings):
     # Jobs one matcher worker runs at once; CPU work queues on its thread pool.
     matcher_jobs: int = Field(16, ge=1)
     # FindImage jobs in flight (queued or running) per live replica before FindImage answers
-    # 20015 at once: past that a request would wait for others' CPU and miss its deadline.
-    max_inflight: int = Field(3, ge=1)
+    # 20015 at once: past that a request would wait for others' CPU and miss its deadline. A
+    # replica on 2 cores finishes about 25 a second, so 16 waiting take well under a second
+    # of the 5 s deadline (as many as its worker runs at once, ``matcher_jobs``).
+    max_inflight: int = Field(16, ge=1)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
