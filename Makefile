@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale bench-scaling clean
+.PHONY: install run test lint bench bench-scale bench-scaling chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -35,6 +35,11 @@ bench-scale: install
 
 bench-scaling: install
 	$(BIN)/python -m benchmarks.scaling --data $(BENCH_DATA) --sizes 1000 10000 50000
+
+# A fresh stack (1 shard x 2 replicas) under load while a replica, Redis, Postgres and the
+# gateway are SIGKILLed in turn; appends its table to BENCHMARKS.md (about 5 minutes).
+chaos: install
+	$(BIN)/python -m benchmarks.chaos --data $(BENCH_DATA) --write BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache
