@@ -28,7 +28,7 @@ AUDIT_PAUSE = 0.5  # seconds between those tries
 class Catalog:
     """What the chaos runs on: base targets (in the catalog under their own names for the
     whole run), pool targets (added and removed under the load) and, for each, the photos
-    the healthy stack found correctly."""
+    the healthy stack found with a margin."""
 
     base: list[str]
     pool: list[str]
