@@ -15,6 +15,7 @@ import argparse
 import datetime as dt
 import sys
 import tempfile
+import textwrap
 from pathlib import Path
 
 from benchmarks.chaos.faults import FAULTS
@@ -23,6 +24,7 @@ from benchmarks.recognition import machine
 from cloudreco.local import LocalStack
 
 ENDPOINTS = ("FindImage", "AddImage", "RemoveImage", "GetImage", "GetImages")
+WIDTH = 100  # BENCHMARKS.md's prose wraps at the code's line length
 
 
 def _seconds(value: float | None) -> str:
@@ -50,21 +52,22 @@ def table(outcomes: list[Outcome]) -> str:
 
 
 def details(outcomes: list[Outcome]) -> str:
-    """What each fault was, and every wrong, lost or returned identifier by name."""
-    lines = [f"- {o.scenario}: {o.how}." + "".join(
+    """What each fault was, and every failed answer, wrong, missed, lost or returned
+    identifier by name."""
+    return "\n".join(textwrap.fill(f"- {o.scenario}: {o.how}." + "".join(
         f" {label}: {', '.join(names)}." for label, names in (
             ("Failed answers", [f"{k} x{n}" for k, n in sorted(o.failed_codes.items())]),
             ("Wrong", o.wrong), ("Missed", o.misses), ("Lost", o.lost),
             ("Removed returned", o.removed_returned))
-        if names) for o in outcomes]
-    return "\n".join(lines)
+        if names), WIDTH, subsequent_indent="  ") for o in outcomes)
 
 
 def section(outcomes: list[Outcome], args: argparse.Namespace, base: int, pool: int) -> str:
+    """The dated Markdown section ``--write`` appends."""
     command = " ".join(["python -m benchmarks.chaos", *sys.argv[1:]])
-    return "\n".join([
-        f"## Chaos run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", "",
-        f"`{command}` on {machine()}: {args.shards} shard(s) x {args.replicas} replicas, "
+    shards = f"{args.shards} shard" + ("s" if args.shards > 1 else "")
+    prose = (
+        f"`{command}` on {machine()}: {shards} x {args.replicas} replicas, "
         f"{args.clients} FindImage clients and one writer (AddImage, RemoveImage, with "
         f"GetImage and FindImage read-backs), {args.seconds_before:g} s of load before each "
         f"fault and {args.seconds_after:g} s after; {base} base targets, {pool} pool "
@@ -73,8 +76,10 @@ def section(outcomes: list[Outcome], args: argparse.Namespace, base: int, pool: 
         "in place and /health 200 with every replica; no answer: requests without an HTTP "
         "answer, refused (nothing listened) or dropped (the connection broke mid-request); "
         "misses: no identifier for a photo of a target in the catalog; stored unacked: "
-        "AddImage without answer 0 whose image the audit found stored.", "",
-        table(outcomes), "", details(outcomes), ""])
+        "AddImage without answer 0 whose image the audit found stored.")
+    return "\n".join([f"## Chaos run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC", "",
+                      textwrap.fill(prose, WIDTH), "", table(outcomes), "",
+                      details(outcomes), ""])
 
 
 def main() -> None:
