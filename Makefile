@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale bench-scaling bench-restart loadtest clean
+.PHONY: install run test lint bench bench-scale bench-scaling bench-restart loadtest chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -49,6 +49,11 @@ bench-restart: install
 # LOADTEST_ARGS, e.g. '--users 1 4 --step-seconds 10 --replicas 1', narrows the run.
 loadtest: $(VENV)/.installed-load
 	$(BIN)/python -m benchmarks.loadtest --data $(BENCH_DATA) $(LOADTEST_ARGS)
+
+# A fresh stack (1 shard x 2 replicas) under load while a replica, Redis, Postgres and the
+# gateway are SIGKILLed in turn; appends its table to BENCHMARKS.md (about 5 minutes).
+chaos: install
+	$(BIN)/python -m benchmarks.chaos --data $(BENCH_DATA) --write BENCHMARKS.md
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

@@ -188,7 +188,7 @@ def ladder(args: argparse.Namespace, replicas: int) -> Ladder:
         try:
             secret = open_channel(stack)
             run = load_catalog(stack, secret, args.data)
-            matchers = stack.processes()["matcher"]
+            matchers = len(stack.processes("matcher"))
             steps = []
             for users in args.users:
                 steps.append(run_step(stack, args, secret, users, Path(tmp)))

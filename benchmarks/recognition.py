@@ -48,12 +48,15 @@ class Client:
     url: str
     secret: str
 
-    async def post(self, endpoint: str, fields: dict[str, str], image: bytes
+    async def post(self, endpoint: str, fields: dict[str, str], image: bytes | None = None
                    ) -> tuple[float, dict[str, Any]]:
+        """One request as multipart form data (with the user's credentials); its seconds
+        and its JSON answer."""
         form = aiohttp.FormData()
         for k, v in {"username": USER, "secretkey": self.secret, **fields}.items():
             form.add_field(k, v)
-        form.add_field("image", image, filename="image.jpg", content_type="image/jpeg")
+        if image is not None:
+            form.add_field("image", image, filename="image.jpg", content_type="image/jpeg")
         started = time.perf_counter()
         async with self.session.post(f"{self.url}/{endpoint}", data=form) as resp:
             body: dict[str, Any] = await resp.json()

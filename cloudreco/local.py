@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 import psutil
@@ -73,13 +73,10 @@ class LocalStack:
         postgres or other (by its command and name, not by a path that may contain them)."""
         assert self.proc is not None
         procs = psutil.Process(self.proc.pid).children(recursive=True)
-        pid_file = Path(self.env["CLOUDRECO_DATA_DIR"]) / "postgres" / "postmaster.pid"
-        if pid_file.exists():  # the postmaster runs detached from the supervisor
-            try:
-                postmaster = psutil.Process(int(pid_file.read_text().split()[0]))
+        postmaster = self.postmaster()
+        if postmaster is not None:  # it runs detached from the supervisor
+            with contextlib.suppress(psutil.NoSuchProcess):
                 procs += [postmaster, *postmaster.children(recursive=True)]
-            except (psutil.NoSuchProcess, ValueError):
-                pass
         parts = []
         for child in procs:
             try:
@@ -92,9 +89,17 @@ class LocalStack:
             parts.append((part, child))
         return parts
 
-    def processes(self) -> Counter[str]:
-        """How many processes play each part of the stack, by the parts of ``_parts``."""
-        return Counter(part for part, _ in self._parts())
+    def processes(self, part: str) -> list[psutil.Process]:
+        """The stack's processes that play ``part`` (gateway, matcher, redis, postgres)."""
+        return [p for found, p in self._parts() if found == part]
+
+    def postmaster(self) -> psutil.Process | None:
+        """The embedded Postgres server's main process, by its pid file; None if none runs."""
+        pid_file = Path(self.env["CLOUDRECO_DATA_DIR"]) / "postgres" / "postmaster.pid"
+        try:
+            return psutil.Process(int(pid_file.read_text().split()[0]))
+        except (OSError, psutil.NoSuchProcess, ValueError, IndexError):
+            return None
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) used so far by each part of the stack, in seconds."""

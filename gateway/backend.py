@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any, cast
 
 from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 from gateway.replies import ApiError
 from shared.codes import ResultCode
@@ -222,12 +223,24 @@ class Backend:
                 if popped is not None:
                     break
                 await self._check_owner(job_id)
+        except ReplicaLost:
+            await self._drop(queue, job_id)
+            raise
         finally:
             await self.redis.delete(key, owner_key(job_id))
         reply = Reply.from_wire(unpack(popped[1]))
         if not reply.ok:  # the worker logged why
             raise busy("%s: %s failed: %s", queue, name, reply.error)
         return reply.result
+
+    async def _drop(self, queue: str, job_id: str) -> None:
+        """Take a job whose replica died off its queue. arq keeps a job in the queue until
+        it finishes, and no other worker takes it while its in-progress key lasts (arq's job
+        timeout, 300 s, plus 10 s): meanwhile it would count as a FindImage in flight."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zrem(queue, job_id)
+            pipe.delete(job_key_prefix + job_id, in_progress_key_prefix + job_id)
+            await pipe.execute()
 
     async def _check_owner(self, job_id: str) -> None:
         owner = await self.redis.get(owner_key(job_id))
