@@ -10,8 +10,10 @@ from contextlib import contextmanager
 class RWLock:
     """Shared holds (``read``) overlap; an exclusive hold (``write``) waits for them to end and
     excludes everything else. Writer-preferring: once a writer waits, new readers wait behind
-    it, so a steady stream of readers cannot starve it. Not reentrant: a thread holding it must
-    not take it again (a second ``read`` would wait behind a waiting writer forever)."""
+    it, so a steady stream of readers cannot starve it; the other way round, writers taking it
+    back to back would hold readers off, so it suits rare, short writes. Not reentrant: a thread
+    holding it must not take it again (a second ``read`` would wait behind a waiting writer
+    forever)."""
 
     def __init__(self) -> None:
         self._changed = threading.Condition(threading.Lock())
