@@ -6,7 +6,8 @@
 Indexes the catalog as AddImage would, extracts the first ``--queries`` photos once, then
 searches all of them from each number of ``--threads`` (every search with ``threads=1``, as a
 matcher thread runs it), ``--runs`` times, the thread counts interleaved so that a noisy host
-slows them alike. Prints the median searches per second of each, and how many photos got
+slows them alike. Prints the median searches per second of each, the CPU the process got
+meanwhile (in cores: on a shared host, 2 threads may not get 2), and how many photos got
 different answers from different runs (there should be none).
 """
 
@@ -28,13 +29,14 @@ Answer = list[tuple[int, float, bytes]]
 
 
 def _search_all(index: recognition.ChannelIndex, queries: list[recognition.Features],
-                threads: int) -> tuple[float, list[Answer]]:
-    """Searches per second over ``queries`` from ``threads`` threads, and their answers."""
+                threads: int) -> tuple[float, float, list[Answer]]:
+    """Searches per second over ``queries`` from ``threads`` threads, the cores they used, and
+    their answers."""
     with ThreadPoolExecutor(threads) as pool:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         found = list(pool.map(index.search, queries))
-        seconds = time.perf_counter() - started
-    return len(queries) / seconds, [
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return len(queries) / seconds, cpu / seconds, [
         [(m.image_id, m.score, m.corners.tobytes()) for m in matches] for matches in found]
 
 
@@ -51,18 +53,21 @@ def main() -> None:
     paths = sorted((args.data / "queries").glob("*.jpg"))[: args.queries]
     queries = [recognition.extract_query(gray(path)) for path in paths]
     rates: dict[int, list[float]] = {t: [] for t in args.threads}
+    cores: dict[int, list[float]] = {t: [] for t in args.threads}
     answers: list[list[Answer]] = []
     for _ in range(args.runs):
         for threads in args.threads:
-            rate, found = _search_all(index, queries, threads)
+            rate, used, found = _search_all(index, queries, threads)
             rates[threads].append(rate)
+            cores[threads].append(used)
             answers.append(found)
     differ = sum(len({repr(run[i]) for run in answers}) > 1 for i in range(len(queries)))
     print(f"{len(index)} images, {len(queries)} photos, {args.runs} runs; "
           f"photos with differing answers: {differ}")
     for threads, values in rates.items():
         print(f"{threads} thread(s): median {np.median(values):.1f} searches/s "
-              f"(runs {', '.join(f'{v:.1f}' for v in values)})")
+              f"(runs {', '.join(f'{v:.1f}' for v in values)}), "
+              f"{np.median(cores[threads]):.2f} cores")
 
 
 if __name__ == "__main__":
