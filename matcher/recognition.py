@@ -1,9 +1,10 @@
 """Image cloud-recognition core: local features, a per-channel hnswlib index, voting and
 geometric verification.
 
-Self-contained (numpy, cv2, hnswlib).  The PCA projection that turns 128-d RootSIFT into the
-indexed descriptors ships next to this file as ``pca.npy`` and is reproduced by
-``fit_pca.py`` (fitted on make_bench distractors and synthetic views of them only).
+Self-contained (numpy, cv2, hnswlib, and matcher.rwlock for the index's lock).  The PCA
+projection that turns 128-d RootSIFT into the indexed descriptors ships next to this file as
+``pca.npy`` and is reproduced by ``fit_pca.py`` (fitted on make_bench distractors and
+synthetic views of them only).
 
 Pipeline
 --------
@@ -33,6 +34,8 @@ import cv2
 import hnswlib
 import numpy as np
 from numpy.typing import NDArray
+
+from matcher.rwlock import RWLock
 
 __all__ = [
     "CFG",
@@ -488,7 +491,7 @@ class ChannelIndex:
         self._free: list[int] = []  # deleted slots, to be reused
         # Per image one int32 array, [width, height, slot, slot, ...]: one Python object
         self._images: dict[int, NDArray[np.int32]] = {}
-        self._lock = threading.Lock()
+        self._lock = RWLock()  # searches share it; add and remove hold it alone
 
     def __len__(self) -> int:
         return len(self._images)
@@ -514,7 +517,7 @@ class ChannelIndex:
         self._cap = new
 
     def add(self, image_id: int, f: Features) -> None:
-        with self._lock:
+        with self._lock.write():
             if image_id in self._images:
                 self._remove(image_id)
             n = len(f.desc)
@@ -543,7 +546,7 @@ class ChannelIndex:
         return int(wh[0]), int(wh[1])
 
     def remove(self, image_id: int) -> None:
-        with self._lock:
+        with self._lock.write():
             self._remove(image_id)
 
     def _remove(self, image_id: int) -> None:
@@ -637,29 +640,54 @@ class ChannelIndex:
     def search(
         self, q: Features, limit: int = 3, debug: dict[str, Any] | None = None, threads: int = 1
     ) -> list[Match]:
-        """The verified matches of ``q``, best first; ``threads`` share the index lookup."""
-        with self._lock:
-            return self._search(q, limit, debug, threads)
+        """The verified matches of ``q``, best first; ``threads`` share the index lookup.
+        Searches run together: each holds the index shared only while it looks up and votes
+        and copies out what verifying its candidates needs, and verifies outside the lock."""
+        with self._lock.read():
+            candidates = self._candidates(q, debug, threads)
+        if candidates is None:
+            with self._lock.write():  # the wider lookup sets the index-wide ef
+                candidates = self._candidates(q, debug, threads, wide=True) or []
+        out = [m for c in candidates if (m := _check(q, c, self.cfg, debug)) is not None]
+        out.sort(key=lambda m: -m.score)
+        return out[:limit]
 
-    def _search(
-        self, q: Features, limit: int, debug: dict[str, Any] | None, threads: int
-    ) -> list[Match]:
+    def _knn(self, q: Features, k: int, threads: int, wide: bool
+             ) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        """The ``k`` nearest entries of each photo descriptor; None when hnswlib finds fewer
+        than ``k`` live ones (many deleted entries nearby).  ``wide`` looks 4 times wider.
+
+        ef stays ``cfg.ef`` otherwise: hnswlib searches with max(ef, k) anyway, and ef is one
+        field of the index, which a search running alongside would read while it changes; so
+        ``wide`` needs the index held exclusively."""
+        try:
+            if not wide:
+                labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
+            else:
+                self._ix.set_ef(max(4 * self.cfg.ef, 4 * k))
+                try:
+                    labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
+                finally:
+                    self._ix.set_ef(self.cfg.ef)
+        except RuntimeError:
+            return None
+        return labels.astype(np.int64), dists
+
+    def _candidates(
+        self, q: Features, debug: dict[str, Any] | None, threads: int, wide: bool = False
+    ) -> list[_Candidate] | None:
+        """The images ``q``'s descriptors vote for, best first, each with its correspondences
+        and what verifying them needs; None when the lookup needs to look wider.  Run with the
+        index held: what it returns is a copy, still right after the index changes."""
         cfg = self.cfg
         nv = self.n_vectors
         if nv == 0 or len(q.desc) == 0:
             return []
         k = min(cfg.k, nv)
-        self._ix.set_ef(max(cfg.ef, k))
-        try:
-            labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
-        except RuntimeError:
-            # hnswlib raises when it finds fewer than k live elements (many deleted ones nearby)
-            self._ix.set_ef(max(4 * cfg.ef, 4 * k))
-            try:
-                labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
-            except RuntimeError:
-                return []
-        labels = labels.astype(np.int64)
+        found = self._knn(q, k, threads, wide)
+        if found is None:
+            return [] if wide else None
+        labels, dists = found
         imgs = self._slot_img[labels]  # (nq,k)
         ok = (dists <= cfg.max_dist) & (imgs >= 0)
         # first neighbour of each row from an image other than the row's best image
@@ -689,120 +717,156 @@ class ChannelIndex:
         order = np.argsort(-votes)[: cfg.candidates]
         if debug is not None:
             debug["votes"] = {int(uimg[o]): float(votes[o]) for o in order}
-        out: list[Match] = []
+        out: list[_Candidate] = []
         for rank, o in enumerate(order):
             if votes[o] < cfg.min_votes:
                 break
             img = int(uimg[o])
             sel = fi == img
-            m = self._verify(q, img, rows[sel], fl[sel], fd[sel], debug, cfg.rematch)
-            if m is None and cfg.rematch_fallback and not cfg.rematch and rank < cfg.rematch_top:
-                m = self._verify(q, img, rows[sel], fl[sel], fd[sel], debug, True)
-            if m is not None:
-                out.append(m)
-        out.sort(key=lambda m: -m.score)
-        return out[:limit]
+            out.append(self._candidate(img, rank, rows[sel], fl[sel], fd[sel]))
+        return out
 
-    def _verify(
-        self,
-        q: Features,
-        img: int,
-        rows: NDArray[np.int64],
-        slots: NDArray[np.int64],
-        d: NDArray[np.float32],
-        debug: dict[str, Any] | None,
-        rematch: bool = False,
-    ) -> Match | None:
-        """Whether ``img`` is in the photo: its correspondences (the knn's, or with ``rematch``
-        each photo descriptor's nearest among ``img``'s own), then for the densest (rotation,
-        scale) cluster of them, and for the rematch also the next densest at a stricter bar,
-        a homography with enough consistent inliers and a plausible outline."""
+    def _candidate(self, img: int, rank: int, rows: NDArray[np.int64], slots: NDArray[np.int64],
+                   d: NDArray[np.float32]) -> _Candidate:
+        """Image ``img`` with the knn's correspondences and, if it may be rematched, its own
+        entries, copied out of the index."""
         cfg = self.cfg
-        min_inl = cfg.rematch_min_inliers if rematch and cfg.rematch_fallback else cfg.min_inliers
-        if rematch:
-            found = self._rematch(q, img)
-            if found is not None:
-                rows, slots, d = found
-        tries = 2 if rematch and cfg.second_cluster_inliers > 0 else 1
-        for i, near in enumerate(_clusters(q, rows, self._slot_geo[slots], cfg, tries)):
-            m = self._fit(q, img, rows[near], slots[near], d[near],
-                          min_inl if i == 0 else cfg.second_cluster_inliers, rematch, debug)
-            if m is not None:
-                return m
-        return None
-
-    def _rematch(self, q: Features, img: int
-                 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]] | None:
-        """Each photo descriptor's nearest among ``img``'s own descriptors, within
-        ``rematch_maxdist``: (photo rows, index slots, squared distances); None for an image
-        with fewer than two descriptors."""
-        cfg = self.cfg
-        sl = self._slots(img)
-        if len(sl) < 2:
-            return None
-        T = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d) stored vectors
-        D = 2.0 - 2.0 * (q.desc @ T.T)  # (nq,m)
-        every = np.arange(len(D))
-        best = D.argmin(1)
-        db = D[every, best]
-        good = db <= cfg.rematch_maxdist
-        if cfg.rematch_ratio < 1.0:
-            # second nearest by a second pass (argpartition is 4x slower here)
-            D[every, best] = np.inf
-            good &= db <= cfg.rematch_ratio**2 * D.min(1)
-        return np.nonzero(good)[0], sl[best[good]].astype(np.int64), db[good].astype(np.float32)
-
-    def _fit(
-        self,
-        q: Features,
-        img: int,
-        rows: NDArray[np.int64],
-        slots: NDArray[np.int64],
-        d: NDArray[np.float32],
-        min_inl: int,
-        rematch: bool,
-        debug: dict[str, Any] | None,
-    ) -> Match | None:
-        """One-to-one correspondences, a homography (USAC_MAGSAC), its inliers that agree in
-        orientation and size, and the plausibility of the projected outline."""
-        cfg = self.cfg
-        min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
-        # one-to-one: greedy by distance over query rows and target slots
-        o = np.argsort(d, kind="stable")
-        rows, slots = rows[o], slots[o]
-        _, fr = np.unique(rows, return_index=True)
-        keep = np.zeros(len(rows), bool)
-        keep[fr] = True
-        rows, slots = rows[keep], slots[keep]
-        _, fs = np.unique(slots, return_index=True)
-        rows, slots = rows[fs], slots[fs]
-        if len(rows) < max(min_inl, 4):
-            return None
         w, h = self._size(img)
-        src = _from_fraction(self._slot_xy[slots], w, h)
-        dst = q.xy[rows].astype(np.float32)
-        meth = cv2.USAC_MAGSAC if cfg.method == "magsac" else cv2.RANSAC
-        Hm, mask = cv2.findHomography(src, dst, meth, cfg.reproj, maxIters=2000, confidence=0.995)
-        if Hm is None or mask is None:
+        sl = self._slots(img)
+        own = None
+        if (cfg.rematch or (cfg.rematch_fallback and rank < cfg.rematch_top)) and len(sl) >= 2:
+            stored = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d)
+            own = _Entries(sl.copy(), stored, self._slot_xy[sl], self._slot_geo[sl])
+        knn = _Pairs(rows, slots, d, self._slot_xy[slots], self._slot_geo[slots])
+        return _Candidate(img, w, h, rank, knn, own)
+
+
+class _Pairs(NamedTuple):
+    """Correspondences between photo keypoints and one target's keypoints."""
+
+    rows: NDArray[np.int64]  # photo keypoints
+    slots: NDArray[np.int64]  # the target keypoints' index slots (the one-to-one step's order)
+    d: NDArray[np.float32]  # squared descriptor distances
+    xy: NDArray[np.uint16]  # the target keypoints, as ChannelIndex._slot_xy holds them
+    geo: NDArray[np.uint8]  # their orientation and size, as ChannelIndex._slot_geo
+
+    def take(self, sel: NDArray[np.int64] | NDArray[np.bool_]) -> _Pairs:
+        return _Pairs(self.rows[sel], self.slots[sel], self.d[sel], self.xy[sel], self.geo[sel])
+
+
+class _Entries(NamedTuple):
+    """One target's index entries, for a rematch against them."""
+
+    slots: NDArray[np.int32]
+    desc: NDArray[np.float32]  # (m,d) as stored in the index
+    xy: NDArray[np.uint16]
+    geo: NDArray[np.uint8]
+
+
+class _Candidate(NamedTuple):
+    """What verifying one candidate image needs, copied out of the index while it is held: once
+    it is released, a remove and an add may give the image's slots to another image."""
+
+    image_id: int
+    width: int
+    height: int
+    rank: int  # by votes, from 0
+    knn: _Pairs
+    own: _Entries | None  # when it may be rematched and has two entries or more
+
+
+def _check(q: Features, c: _Candidate, cfg: Config, debug: dict[str, Any] | None
+           ) -> Match | None:
+    """Candidate ``c`` verified, by the knn's correspondences or if those fail (for the
+    ``rematch_top`` best) by a rematch against its own entries."""
+    m = _verify(q, c, cfg, debug, cfg.rematch)
+    if m is None and cfg.rematch_fallback and not cfg.rematch and c.rank < cfg.rematch_top:
+        m = _verify(q, c, cfg, debug, True)
+    return m
+
+
+def _verify(
+    q: Features, c: _Candidate, cfg: Config, debug: dict[str, Any] | None, rematch: bool = False
+) -> Match | None:
+    """Whether ``c`` is in the photo: its correspondences (the knn's, or with ``rematch``
+    each photo descriptor's nearest among ``c``'s own), then for the densest (rotation,
+    scale) cluster of them, and for the rematch also the next densest at a stricter bar,
+    a homography with enough consistent inliers and a plausible outline."""
+    min_inl = cfg.rematch_min_inliers if rematch and cfg.rematch_fallback else cfg.min_inliers
+    pairs = c.knn
+    if rematch and c.own is not None:
+        pairs = _rematch(q, c.own, cfg)
+    tries = 2 if rematch and cfg.second_cluster_inliers > 0 else 1
+    for i, near in enumerate(_clusters(q, pairs.rows, pairs.geo, cfg, tries)):
+        m = _fit(q, c, pairs.take(near), min_inl if i == 0 else cfg.second_cluster_inliers,
+                 rematch, cfg, debug)
+        if m is not None:
+            return m
+    return None
+
+
+def _rematch(q: Features, own: _Entries, cfg: Config) -> _Pairs:
+    """Each photo descriptor's nearest among a target's own entries, within
+    ``rematch_maxdist``."""
+    D = 2.0 - 2.0 * (q.desc @ own.desc.T)  # (nq,m)
+    every = np.arange(len(D))
+    best = D.argmin(1)
+    db = D[every, best]
+    good = db <= cfg.rematch_maxdist
+    if cfg.rematch_ratio < 1.0:
+        # second nearest by a second pass (argpartition is 4x slower here)
+        D[every, best] = np.inf
+        good &= db <= cfg.rematch_ratio**2 * D.min(1)
+    near = best[good]
+    return _Pairs(np.nonzero(good)[0], own.slots[near].astype(np.int64),
+                  db[good].astype(np.float32), own.xy[near], own.geo[near])
+
+
+def _fit(
+    q: Features,
+    c: _Candidate,
+    p: _Pairs,
+    min_inl: int,
+    rematch: bool,
+    cfg: Config,
+    debug: dict[str, Any] | None,
+) -> Match | None:
+    """One-to-one correspondences, a homography (USAC_MAGSAC), its inliers that agree in
+    orientation and size, and the plausibility of the projected outline."""
+    min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
+    # one-to-one: greedy by distance over query rows and target slots
+    p = p.take(np.argsort(p.d, kind="stable"))
+    _, fr = np.unique(p.rows, return_index=True)
+    keep = np.zeros(len(p.rows), bool)
+    keep[fr] = True
+    p = p.take(keep)
+    _, fs = np.unique(p.slots, return_index=True)
+    p = p.take(fs)
+    if len(p.rows) < max(min_inl, 4):
+        return None
+    w, h = c.width, c.height
+    src = _from_fraction(p.xy, w, h)
+    dst = q.xy[p.rows].astype(np.float32)
+    meth = cv2.USAC_MAGSAC if cfg.method == "magsac" else cv2.RANSAC
+    Hm, mask = cv2.findHomography(src, dst, meth, cfg.reproj, maxIters=2000, confidence=0.995)
+    if Hm is None or mask is None:
+        return None
+    inl = mask.ravel().astype(bool)
+    inl[inl] = _consistent(np.asarray(Hm, np.float64), src[inl], p.geo[inl], q, p.rows[inl], cfg)
+    ni = int(inl.sum())
+    if debug is not None:
+        debug.setdefault("verify", {})[c.image_id] = (len(p.rows), ni)
+    if ni < min_inl or ni < min_ratio * len(p.rows):
+        return None
+    corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32)
+    out = cv2.perspectiveTransform(corners, Hm)[0]
+    if not _convex_ok(out.astype(np.float64), cfg, q.width, q.height):
+        return None
+    if cfg.min_hull > 0:
+        hull = cv2.convexHull(src[inl])
+        if cv2.contourArea(hull) < cfg.min_hull * w * h:
             return None
-        inl = mask.ravel().astype(bool)
-        inl[inl] = _consistent(np.asarray(Hm, np.float64), src[inl],
-                               self._slot_geo[slots[inl]], q, rows[inl], cfg)
-        ni = int(inl.sum())
-        if debug is not None:
-            debug.setdefault("verify", {})[img] = (len(rows), ni)
-        if ni < min_inl or ni < min_ratio * len(rows):
-            return None
-        c = cv2.perspectiveTransform(np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32), Hm)[
-            0
-        ]
-        if not _convex_ok(c.astype(np.float64), cfg, q.width, q.height):
-            return None
-        if cfg.min_hull > 0:
-            hull = cv2.convexHull(src[inl])
-            if cv2.contourArea(hull) < cfg.min_hull * w * h:
-                return None
-        return Match(image_id=img, score=float(ni), corners=c.astype(np.float32))
+    return Match(image_id=c.image_id, score=float(ni), corners=out.astype(np.float32))
 
 
 def _read_arrays(path: Path) -> dict[str, NDArray[Any]]:

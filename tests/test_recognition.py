@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from matcher import features
 from matcher.imaging import ImageRejected, decode_gray
-from matcher.recognition import ChannelIndex
+from matcher.recognition import ChannelIndex, Match
 from shared.codes import ResultCode
 from shared.imageformat import ImageFormat, dimensions, sniff
 from tests.images import bench_photo, encode, flat, photo_of, target
@@ -24,10 +29,15 @@ def _features(data: bytes, query: bool = False) -> features.Features:
 
 
 @pytest.fixture(scope="module")
-def index() -> ChannelIndex:
+def catalog() -> list[features.Features]:
+    return [_features(target(name)) for name in CATALOG]
+
+
+@pytest.fixture(scope="module")
+def index(catalog: list[features.Features]) -> ChannelIndex:
     idx = ChannelIndex()
-    for image_id, name in enumerate(CATALOG):
-        idx.add(image_id, _features(target(name)))
+    for image_id, f in enumerate(catalog):
+        idx.add(image_id, f)
     return idx
 
 
@@ -66,6 +76,117 @@ def test_removed_target_is_not_found_and_others_still_are(index: ChannelIndex) -
     idx.add(9, _features(target(CATALOG[0])))  # reuses the freed slots
     assert idx.search(_features(photo_of(CATALOG[0])[0], query=True))[0].image_id == 9
     assert idx.search(_features(photo_of(CATALOG[1])[0], query=True))[0].image_id == 1
+
+
+CHURN = ["pub.butterfly.0", "pub.squirrel_cls.0", "pub.sudoku.0"]
+Searched = tuple[str, int, int, list[Match]]  # photo of, began, ended, answer
+
+
+def test_searches_run_alongside_adds_and_removes(catalog: list[features.Features]) -> None:
+    # a small capacity so that adds also grow the index while others search; each round adds
+    # the churning images under new ids (into the slots the round before freed) and removes
+    # the round before's
+    idx = ChannelIndex(capacity=16)
+    for image_id, f in enumerate(catalog):
+        idx.add(image_id, f)
+    churn = [_features(target(name)) for name in CHURN]
+    names = dict(enumerate(CATALOG))
+    photos = []
+    for name in [*CATALOG, *CHURN]:
+        photo, corners = photo_of(name)
+        photos.append((name, _features(photo, query=True), corners))
+    clock = itertools.count()  # orders the changes and the searches' starts and ends
+    added: dict[int, int] = {}  # churning image id -> when its add began
+    removed: dict[int, int] = {}  # -> when its remove ended
+    log = threading.Lock()
+    steps = threading.Semaphore(0)  # a change per search done, so that they interleave
+    searched = threading.Event()
+
+    def change() -> None:
+        for round_ in itertools.count(1):
+            for j, f in enumerate(churn):
+                steps.acquire()
+                if searched.is_set():
+                    return
+                image_id = 100 * round_ + j
+                with log:
+                    names[image_id] = CHURN[j]
+                    added[image_id] = next(clock)
+                idx.add(image_id, f)
+                if round_ > 1:
+                    idx.remove(image_id - 100)
+                    with log:
+                        removed[image_id - 100] = next(clock)
+
+    def search(first: int) -> list[Searched]:
+        done = []
+        for i in range(first, first + 2 * len(photos)):
+            name, q, _ = photos[i % len(photos)]
+            with log:
+                began = next(clock)
+            found = idx.search(q)
+            with log:
+                done.append((name, began, next(clock), found))
+            steps.release()
+        return done
+
+    with ThreadPoolExecutor(4) as pool:
+        changing = pool.submit(change)
+        searchers = [pool.submit(search, first) for first in range(3)]
+        try:
+            searches = [s for searcher in searchers for s in searcher.result()]
+        finally:
+            searched.set()
+            steps.release()
+        changing.result()
+    assert len(removed) > len(CHURN)  # slots were freed and reused
+    _check_answers(searches, names, added, removed, {name: c for name, _, c in photos})
+
+
+def _check_answers(searches: list[Searched], names: dict[int, str], added: dict[int, int],
+                   removed: dict[int, int], corners_of: dict[str, npt.NDArray[np.float32]]
+                   ) -> None:
+    """Searches made while the churning images came and went answered as a quiet index would."""
+    for name, began, ended, found in searches:
+        ids = [m.image_id for m in found]
+        # only images of the photo, each in the index at some point during the search
+        assert all(names[i] == name for i in ids), (name, ids)
+        assert all(i < 100 or (added[i] < ended and removed.get(i, ended) > began) for i in ids)
+        for m in found:  # on the target: a keypoint of a reused slot would throw it far off
+            assert np.abs(m.corners - corners_of[name]).max() < 12.0, (name, m)
+        if name in CATALOG:  # a stable image is always found
+            assert CATALOG.index(name) in ids
+    assert any(found for name, _, _, found in searches if name in CHURN)
+
+
+class _TooFewAtTheUsualEf:
+    """An hnswlib index whose lookups find too few live entries unless they look wider."""
+
+    def __init__(self, ix: Any, usual: int) -> None:
+        self.ix, self.usual, self.wide = ix, usual, 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.ix, name)
+
+    def knn_query(self, *args: Any, **kwargs: Any) -> Any:
+        if self.ix.ef <= self.usual:
+            raise RuntimeError("Cannot return the results in a contiguous 2D array")
+        self.wide += 1
+        return self.ix.knn_query(*args, **kwargs)
+
+
+def test_a_lookup_that_finds_too_few_looks_wider(catalog: list[features.Features],
+                                                 index: ChannelIndex) -> None:
+    q = _features(photo_of("pub.home.0")[0], query=True)
+    expected = index.search(q)
+    idx = ChannelIndex()
+    for image_id, f in enumerate(catalog):
+        idx.add(image_id, f)
+    ix = idx._ix = _TooFewAtTheUsualEf(idx._ix, idx.cfg.ef)
+    found = idx.search(q)
+    assert ix.wide == 1 and ix.ix.ef == idx.cfg.ef  # and back at the usual ef after
+    assert [(m.image_id, m.score) for m in found] == [(m.image_id, m.score) for m in expected]
+    np.testing.assert_array_equal(found[0].corners, expected[0].corners)
 
 
 def test_features_survive_their_stored_form() -> None:
