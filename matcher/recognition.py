@@ -561,7 +561,7 @@ class ChannelIndex:
 
     def add_many(self, items: list[tuple[int, Features]], threads: int = 1) -> None:
         """Add several images in one hnswlib insert spread over ``threads`` (a rebuild)."""
-        with self._lock:
+        with self._lock.write():
             for image_id, _ in items:
                 self._remove(image_id)
             fresh = [(i, f) for i, f in items if len(f.desc)]
@@ -591,8 +591,9 @@ class ChannelIndex:
                 )
 
     def save(self, stem: Path) -> list[Path]:
-        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written."""
-        with self._lock:
+        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. Searches go
+        on meanwhile; adds and removes wait."""
+        with self._lock.read():
             ids = np.fromiter(self._images, np.int64, len(self._images))
             rows = [self._images[i] for i in ids.tolist()]
             lengths = np.array([len(r) for r in rows], np.int64)
