@@ -517,26 +517,8 @@ class ChannelIndex:
         self._cap = new
 
     def add(self, image_id: int, f: Features) -> None:
-        with self._lock.write():
-            if image_id in self._images:
-                self._remove(image_id)
-            n = len(f.desc)
-            if n == 0:
-                self._images[image_id] = np.array([f.width, f.height], np.int32)
-                return
-            self._grow(n)
-            reuse = min(n, len(self._free))
-            slots = [self._free.pop() for _ in range(reuse)] + list(
-                range(self._next, self._next + n - reuse)
-            )
-            self._next += n - reuse
-            sl = np.array(slots, np.int64)
-            # re-adding an existing (deleted) label updates it in place and unmarks it
-            self._ix.add_items(f.desc, sl, num_threads=1)
-            self._slot_img[sl] = image_id
-            self._slot_xy[sl] = _to_fraction(f.xy, f.width, f.height)
-            self._slot_geo[sl] = _to_geo(f.angle, f.size, n)
-            self._images[image_id] = np.concatenate([[f.width, f.height], sl]).astype(np.int32)
+        """Add (or replace) one image."""
+        self.add_many([(image_id, f)])
 
     def _slots(self, image_id: int) -> NDArray[np.int32]:
         return self._images[image_id][2:]
