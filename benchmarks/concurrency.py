@@ -6,17 +6,20 @@
 Indexes the catalog as AddImage would, extracts the first ``--queries`` photos once, then
 searches all of them from each number of ``--threads`` (every search with ``threads=1``, as a
 matcher thread runs it), ``--runs`` times, the thread counts interleaved so that a noisy host
-slows them alike. Prints the median searches per second of each, the CPU the process got
-meanwhile (in cores: on a shared host, 2 threads may not get 2), and how many photos got
-different answers from different runs (there should be none).
+slows them alike. Prints the median searches per second of each; the CPU the process got
+meanwhile, in cores; the cores the host gave just before to as many threads of work that
+never holds the GIL (matrix products), which says whether the figure is the code's limit or
+the host's; and how many photos got different answers from different runs (none should).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,16 +31,20 @@ from matcher import recognition
 Answer = list[tuple[int, float, bytes]]
 
 
-def _search_all(index: recognition.ChannelIndex, queries: list[recognition.Features],
-                threads: int) -> tuple[float, float, list[Answer]]:
-    """Searches per second over ``queries`` from ``threads`` threads, the cores they used, and
-    their answers."""
+def _timed(fn: Callable[[recognition.Features], Any], queries: list[recognition.Features],
+           threads: int) -> tuple[float, float, list[Any]]:
+    """Calls per second of ``fn`` over ``queries`` from ``threads`` threads, the cores they
+    used, and what it returned."""
     with ThreadPoolExecutor(threads) as pool:
         started, cpu = time.perf_counter(), time.process_time()
-        found = list(pool.map(index.search, queries))
+        out = list(pool.map(fn, queries))
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-    return len(queries) / seconds, cpu / seconds, [
-        [(m.image_id, m.score, m.corners.tobytes()) for m in matches] for matches in found]
+    return len(queries) / seconds, cpu / seconds, out
+
+
+def _gil_free(q: recognition.Features) -> None:
+    """About a millisecond of BLAS, which runs without the GIL."""
+    _ = q.desc @ q.desc.T
 
 
 def main() -> None:
@@ -54,20 +61,24 @@ def main() -> None:
     queries = [recognition.extract_query(gray(path)) for path in paths]
     rates: dict[int, list[float]] = {t: [] for t in args.threads}
     cores: dict[int, list[float]] = {t: [] for t in args.threads}
+    host: dict[int, list[float]] = {t: [] for t in args.threads}
     answers: list[list[Answer]] = []
     for _ in range(args.runs):
         for threads in args.threads:
-            rate, used, found = _search_all(index, queries, threads)
+            host[threads].append(_timed(_gil_free, queries * 3, threads)[1])
+            rate, used, found = _timed(index.search, queries, threads)
             rates[threads].append(rate)
             cores[threads].append(used)
-            answers.append(found)
+            answers.append([[(m.image_id, m.score, m.corners.tobytes()) for m in matches]
+                            for matches in found])
     differ = sum(len({repr(run[i]) for run in answers}) > 1 for i in range(len(queries)))
     print(f"{len(index)} images, {len(queries)} photos, {args.runs} runs; "
           f"photos with differing answers: {differ}")
     for threads, values in rates.items():
         print(f"{threads} thread(s): median {np.median(values):.1f} searches/s "
               f"(runs {', '.join(f'{v:.1f}' for v in values)}), "
-              f"{np.median(cores[threads]):.2f} cores")
+              f"{np.median(cores[threads]):.2f} cores; GIL-free work got "
+              f"{', '.join(f'{v:.2f}' for v in host[threads])} cores")
 
 
 if __name__ == "__main__":
