@@ -818,13 +818,14 @@ def _fit(
     orientation and size, and the plausibility of the projected outline."""
     min_ratio = cfg.rematch_min_ratio if rematch else cfg.min_inlier_ratio
     # one-to-one: greedy by distance over query rows and target slots
-    p = p.take(np.argsort(p.d, kind="stable"))
-    _, fr = np.unique(p.rows, return_index=True)
-    keep = np.zeros(len(p.rows), bool)
+    o = np.argsort(p.d, kind="stable")
+    rows, slots = p.rows[o], p.slots[o]
+    _, fr = np.unique(rows, return_index=True)
+    keep = np.zeros(len(rows), bool)
     keep[fr] = True
-    p = p.take(keep)
-    _, fs = np.unique(p.slots, return_index=True)
-    p = p.take(fs)
+    o, slots = o[keep], slots[keep]
+    _, fs = np.unique(slots, return_index=True)
+    p = p.take(o[fs])
     if len(p.rows) < max(min_inl, 4):
         return None
     w, h = c.width, c.height
