@@ -38,6 +38,11 @@ POLL = 1.0  # seconds between looks at the log when no notification arrives
 MAX_BACKOFF = 10.0  # seconds, between reconnections to Postgres
 
 
+# What Postgres or Redis going away raises (asyncpg's InternalClientError: a connection cut
+# in the middle of an operation).
+GONE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+
+
 class LogGap(RuntimeError):
     """Changes this replica has not applied were pruned from the log: it must rebuild."""
 
@@ -210,8 +215,7 @@ class Shard:
                         await asyncio.wait_for(self._wake.wait(), POLL)
                     if listener.is_closed():
                         raise ConnectionError("notification connection closed")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,
-                    TimeoutError) as e:
+            except (*GONE, TimeoutError) as e:
                 delay = backoff(attempt)
                 attempt += 1
                 log.warning("shard %d: change log unreachable (%r); retrying in %.1f s",

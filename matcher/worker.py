@@ -31,7 +31,7 @@ from threadpoolctl import threadpool_limits
 from matcher import features, snapshot
 from matcher.jobs import Lagging, Matcher
 from matcher.memory import use_one_heap
-from matcher.shard import Expired, LogGap, Shard, backoff, sleep_unless
+from matcher.shard import GONE, Expired, LogGap, Shard, backoff, sleep_unless
 from shared import changes
 from shared.cluster import ShardMap, ShardMapMismatch, shard_map, stored_map
 from shared.db import create_pool
@@ -91,9 +91,6 @@ class PromptWorker(Worker):
                                                        timeout=cast(int, self.idle_wait)))
 
 
-# What Postgres or Redis going away raises (asyncpg's InternalClientError: a connection cut
-# in the middle of an operation).
-_GONE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
 def replying(job: Job, reply_ttl: float, owner: str) -> WorkerCoroutine:
@@ -112,7 +109,7 @@ def replying(job: Job, reply_ttl: float, owner: str) -> WorkerCoroutine:
         except Lagging as e:
             log.warning("job %s: %s", job_id, e)
             reply = Reply(False, error=str(e))
-        except _GONE as e:  # Postgres or Redis went away; the process reconnects
+        except GONE as e:  # Postgres or Redis went away; the process reconnects
             log.warning("job %s failed: %r", job_id, e)
             reply = Reply(False, error=repr(e))
         except Exception as e:  # the gateway answers 20015; the cause is logged here
@@ -216,7 +213,7 @@ async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
                                      return_when=asyncio.FIRST_COMPLETED)
         beat.cancel()
         if stop.is_set():
-            with contextlib.suppress(*_GONE):
+            with contextlib.suppress(*GONE):
                 await redis.zrem(replicas_key(shard), replica)
             await asyncio.gather(*(drain(w) for w in workers), return_exceptions=True)
             await asyncio.gather(*tasks, beat, return_exceptions=True)
@@ -259,7 +256,7 @@ async def _connect(dsn: str, stop: asyncio.Event) -> asyncpg.Pool | None:
     while not stop.is_set():
         try:
             return await create_pool(dsn, max_size=4)
-        except (*_GONE, TimeoutError) as e:
+        except (*GONE, TimeoutError) as e:
             delay = backoff(attempt)
             attempt += 1
             log.warning("Postgres unreachable (%r); retrying in %.1f s", e, delay)
@@ -276,7 +273,7 @@ async def _watch(pool: asyncpg.Pool, state: Shard, known: ShardMap, settings: Se
         await sleep_unless(stop, MAP_CHECK)
         try:
             now = await stored_map(pool)
-        except (*_GONE, TimeoutError):
+        except (*GONE, TimeoutError):
             continue  # the follower reports the outage
         if now != known:
             raise MapChanged(f"the shard map changed from {known} to {now}")
@@ -297,7 +294,7 @@ async def _save(state: Shard, settings: Settings, ident: snapshot.Identity) -> N
         return
     log.info("shard %d: snapshot at change %d saved in %.1f s (%s)", state.shard,
              state.applied, time.monotonic() - started, where)
-    with contextlib.suppress(*_GONE, TimeoutError):
+    with contextlib.suppress(*GONE, TimeoutError):
         await changes.prune(state.pool, state.shard, state.applied,
                             settings.change_retention)
 

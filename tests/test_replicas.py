@@ -4,8 +4,9 @@ a reshard, and the gateway sheds load it cannot serve in time."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -106,19 +107,16 @@ async def test_reshard_moves_every_image_to_one_shard_of_the_new_count(
     replicas = Shards(three, redis)
     for shard in range(3):
         await replicas.start(shard)
-    client = TestClient(TestServer(create_app(three, db=db, redis=redis)))
-    await client.start_server()
     try:
-        after = Api(client, db)
-        for identifier in NAMES:
-            assert await _found(after, alice, identifier) == identifier
+        async with _gateway(three, db, redis) as after:
+            for identifier in NAMES:
+                assert await _found(after, alice, identifier) == identifier
+            listed = await after.post("GetImages", {**alice.credentials, "channel": "posters"})
         rows = await db.fetch("SELECT identifier, shard FROM images ORDER BY identifier")
         assert [r["identifier"] for r in rows] == sorted(NAMES)  # none lost, none doubled
         assert all(0 <= r["shard"] < 3 for r in rows)
-        listed = await after.post("GetImages", {**alice.credentials, "channel": "posters"})
         assert listed["totalcount"] == len(NAMES)
     finally:
-        await client.close()
         await replicas.stop_all()
 
 
@@ -127,6 +125,18 @@ async def test_reshard_refuses_zero_shards(database_url: str, db: asyncpg.Pool) 
     assert refused.returncode != 0 and "at least one shard" in refused.stderr
     with pytest.raises(ValueError):
         await reshard(db, 0)
+
+
+@contextlib.asynccontextmanager
+async def _gateway(settings: Settings, db: asyncpg.Pool, redis: ArqRedis
+                   ) -> AsyncIterator[Api]:
+    """A gateway of its own on ``settings``, beside the test's replicas."""
+    client = TestClient(TestServer(create_app(settings, db=db, redis=redis)))
+    await client.start_server()
+    try:
+        yield Api(client, db)
+    finally:
+        await client.close()
 
 
 async def _busy_or_found(api: Api, alice: User, copies: int) -> list[int]:
@@ -141,33 +151,22 @@ async def _busy_or_found(api: Api, alice: User, copies: int) -> list[int]:
 async def test_findimage_past_the_inflight_bound_answers_busy_at_once(
         settings: Settings, db: asyncpg.Pool, redis: ArqRedis, shards: Shards) -> None:
     tight = settings.model_copy(update={"max_inflight": 1})
-    client = TestClient(TestServer(create_app(tight, db=db, redis=redis)))
-    await client.start_server()
-    try:
-        api = Api(client, db)
+    async with _gateway(tight, db, redis) as api:
         alice = await _catalog(api, ["garden"])
         codes = await _busy_or_found(api, alice, 6)
-        assert ResultCode.SUCCESS in codes and ResultCode.SYSTEM_BUSY in codes
-        assert set(codes) == {ResultCode.SUCCESS, ResultCode.SYSTEM_BUSY}
-    finally:
-        await client.close()
+    assert ResultCode.SUCCESS in codes and ResultCode.SYSTEM_BUSY in codes
+    assert set(codes) == {ResultCode.SUCCESS, ResultCode.SYSTEM_BUSY}
 
 
 @pytest.mark.parametrize("shard_count", [1])
 async def test_a_user_past_the_findimage_rate_limit_is_told_to_slow_down(
-        settings: Settings, db: asyncpg.Pool, redis: ArqRedis, shards: Shards,
-        tmp_path: Path) -> None:
+        settings: Settings, db: asyncpg.Pool, redis: ArqRedis, shards: Shards) -> None:
     limited = settings.model_copy(update={"find_rate_limit": 2})
-    client = TestClient(TestServer(create_app(limited, db=db, redis=redis)))
-    await client.start_server()
-    try:
-        api = Api(client, db)
+    async with _gateway(limited, db, redis) as api:
         alice = await _catalog(api, ["garden"])
         codes = await _busy_or_found(api, alice, 5)
-        assert codes.count(ResultCode.RATE_LIMITED) >= 2  # at most 2 of 5 in one second
-        assert set(codes) <= {ResultCode.SUCCESS, ResultCode.RATE_LIMITED}
-    finally:
-        await client.close()
+    assert codes.count(ResultCode.RATE_LIMITED) >= 2  # at most 2 of 5 in one second
+    assert set(codes) <= {ResultCode.SUCCESS, ResultCode.RATE_LIMITED}
 
 
 async def test_a_replica_waiting_for_postgres_stops_at_once_when_told(
