@@ -52,6 +52,23 @@ def parser() -> argparse.ArgumentParser:
     cl.add_argument("user", nargs="?")
     cd = channel.add_parser("delete", help="delete a channel with its images and statistics")
     cd.add_argument("channel")
+
+    key = sub.add_parser("key", help="manage app keys (find-only credentials for apps)"
+                         ).add_subparsers(dest="action", required=True)
+    kc = key.add_parser("create", help="create an app key of USER; prints its username and "
+                                       "secret key last")
+    kc.add_argument("user")
+    kc.add_argument("--find-only", action="store_true", required=True,
+                    help="the key runs FindImage and GetImage only (the one kind of key)")
+    kc.add_argument("--channel", action="append", default=[], dest="channels",
+                    metavar="CHANNEL", help="a channel the key may search (repeatable; "
+                                            "default: all of USER's)")
+    kc.add_argument("--rate-limit", type=float, metavar="PER_SECOND",
+                    help="FindImage requests a second (default: the owner's limit)")
+    kl = key.add_parser("list", help="list app keys")
+    kl.add_argument("user", nargs="?")
+    kr = key.add_parser("revoke", help="revoke an app key at once")
+    kr.add_argument("key", help="the key's username (ak_...)")
     return p
 
 
@@ -87,7 +104,9 @@ def with_pool(settings: Settings, work: Callable[[asyncpg.Pool], Awaitable[T]]) 
 
 
 def administer(settings: Settings, args: argparse.Namespace) -> None:
-    if args.command == "user" and args.action == "create":
+    if args.command == "key":
+        administer_keys(settings, args)
+    elif args.command == "user" and args.action == "create":
         secret = args.secret or generate_secret()
         with_pool(settings, lambda p: admin.create_user(p, args.name, secret))
         print(f"user {args.name} created; secret key:")
@@ -105,6 +124,25 @@ def administer(settings: Settings, args: argparse.Namespace) -> None:
     else:
         with_pool(settings, lambda p: admin.delete_channel(p, args.channel))
         print(f"channel {args.channel} deleted")
+
+
+def administer_keys(settings: Settings, args: argparse.Namespace) -> None:
+    if args.action == "create":
+        secret = generate_secret()
+        name = with_pool(settings, lambda p: admin.create_key(
+            p, args.user, secret, args.channels, args.rate_limit))
+        print(f"app key of {args.user} created; username and secret key:")
+        print(name)
+        print(secret)
+    elif args.action == "list":
+        for row in with_pool(settings, lambda p: admin.list_keys(p, args.user)):
+            channels = "all channels" if row["channels"] is None else ",".join(row["channels"])
+            limit = "owner's rate limit" if row["rate_limit"] is None else \
+                f"{row['rate_limit']:g}/s"
+            print(f"{row['name']}\t{row['user']}\t{channels}\t{limit}")
+    else:
+        with_pool(settings, lambda p: admin.revoke_key(p, args.key))
+        print(f"app key {args.key} revoked")
 
 
 def main(argv: list[str] | None = None) -> None:

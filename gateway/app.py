@@ -12,9 +12,10 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from gateway import handlers
+from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD
-from gateway.keys import BACKEND, DB, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
 from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
@@ -85,6 +86,8 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
         await shard_map(pool, settings.shards)  # refuses to serve under another shard count
         app[DB] = pool
         app[BACKEND] = Backend(queue, settings)
+        app[FAILURES] = FailureLimit(queue, settings.auth_failure_limit,
+                                     settings.trusted_networks)
         yield
         if redis is None:
             await queue.aclose()

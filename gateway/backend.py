@@ -165,12 +165,12 @@ class Backend:
                                         job.image, wall).to_wire(), resend=False)
         return AddResult.from_wire(raw)
 
-    async def over_rate(self, user_id: int) -> bool:
-        """Whether the user has used up this second's FindImage requests."""
-        limit = self.settings.find_rate_limit
+    async def over_rate(self, subject: str, limit: float) -> bool:
+        """Whether ``subject`` (a user or an app key) has used up this second's ``limit``
+        FindImage requests; a limit of 0 is none."""
         if limit <= 0:
             return False
-        key = f"cloudreco:rate:{user_id}:{int(time.time())}"
+        key = f"cloudreco:rate:{subject}:{int(time.time())}"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(key)
             pipe.expire(key, 2)

@@ -9,7 +9,6 @@ from typing import Any
 import asyncpg
 
 from shared import changes
-from shared.credentials import secret_matches
 
 PAGE_SIZE = 100  # GetImages page, as the seed's clients expect
 
@@ -21,16 +20,6 @@ class Channel:
     name: str
     max_images: int
     image_count: int
-
-
-async def authenticate(pool: asyncpg.Pool, username: str, secret: str) -> int | None:
-    """The user's id when ``secret`` is theirs, else None."""
-    row = await pool.fetchrow(
-        "SELECT id, secret_salt, secret_hash FROM users WHERE name = $1", username)
-    if row is None or not secret_matches(secret, row["secret_salt"], row["secret_hash"]):
-        return None
-    user_id: int = row["id"]
-    return user_id
 
 
 async def channel_named(pool: asyncpg.Pool, name: str) -> Channel | None:

@@ -9,10 +9,11 @@ import asyncpg
 from aiohttp import web
 from redis.exceptions import RedisError
 
-from gateway import catalog, validate
+from gateway import auth, catalog, validate
+from gateway.auth import Caller
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
-from gateway.keys import BACKEND, DB, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
 from gateway.replies import ApiError, reply
 from shared import changes
 from shared.cluster import shard_of
@@ -25,20 +26,29 @@ async def _form(request: web.Request, *, takes_image: bool) -> Form:
                            max_image_bytes=request.app[SETTINGS].max_image_bytes)
 
 
-async def _user(db: asyncpg.Pool, form: Form) -> int:
+async def _caller(request: web.Request, form: Form, *, app_keys: bool = False) -> Caller:
+    """Who sent ``form``'s credentials: 20001 unless they are an owner's secret, or an app
+    key where ``app_keys`` (FindImage and GetImage); 20023 after too many failures."""
     username, secret = form.required("username"), form.required("secretkey")
-    user_id = await catalog.authenticate(db, username, secret)
-    if user_id is None:
+    failures = request.app[FAILURES]
+    address = failures.address(request)
+    if await failures.exceeded(address, username):
+        raise ApiError(ResultCode.AUTH_LIMITED)
+    caller = await auth.authenticate(request.app[DB], username, secret)
+    if caller is None:
+        await failures.failed(address, username)
         raise ApiError(ResultCode.BAD_SECRET)
-    return user_id
+    if caller.is_app_key and not app_keys:
+        raise ApiError(ResultCode.BAD_SECRET)
+    return caller
 
 
-async def _channel(db: asyncpg.Pool, name: str, user_id: int | None) -> Channel:
-    """The named channel; it must be ``user_id``'s unless that is None."""
+async def _channel(db: asyncpg.Pool, name: str, caller: Caller | None) -> Channel:
+    """The named channel; ``caller`` must be allowed to use it unless that is None."""
     channel = await catalog.channel_named(db, name)
     if channel is None:
         raise ApiError(ResultCode.CHANNEL_NOT_FOUND)
-    if user_id is not None and channel.user_id != user_id:
+    if caller is not None and not caller.may_use(channel):
         raise ApiError(ResultCode.NOT_YOUR_CHANNEL)
     return channel
 
@@ -47,8 +57,8 @@ async def add_image(request: web.Request) -> web.Response:
     """Register a target image in a channel; answers its ``level``."""
     db, backend = request.app[DB], request.app[BACKEND]
     form = await _form(request, takes_image=True)
-    user_id = await _user(db, form)
-    channel = await _channel(db, form.required("channel"), user_id)
+    caller = await _caller(request, form)
+    channel = await _channel(db, form.required("channel"), caller)
     identifier = validate.identifier(form.required("identifier"))
     metadata = validate.metadata(form.optional("metadata"))
     image = form.required_image()
@@ -69,8 +79,8 @@ async def remove_image(request: web.Request) -> web.Response:
     word on every answer, and the replicas drop it as they follow the shard's log)."""
     db = request.app[DB]
     form = await _form(request, takes_image=False)
-    user_id = await _user(db, form)
-    channel = await _channel(db, form.required("channel"), user_id)
+    caller = await _caller(request, form)
+    channel = await _channel(db, form.required("channel"), caller)
     if not await catalog.delete_image(db, channel.id, form.required("identifier")):
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
     return reply()
@@ -80,8 +90,8 @@ async def get_images(request: web.Request) -> web.Response:
     """A page of the channel's images, ordered by identifier, from ``position``."""
     db = request.app[DB]
     form = await _form(request, takes_image=False)
-    user_id = await _user(db, form)
-    channel = await _channel(db, form.required("channel"), user_id)
+    caller = await _caller(request, form)
+    channel = await _channel(db, form.required("channel"), caller)
     position = validate.position(form.optional("position"))
     total, images = await catalog.images_page(db, channel.id, position)
     return reply(totalcount=total, images=images)
@@ -89,34 +99,52 @@ async def get_images(request: web.Request) -> web.Response:
 
 async def get_image(request: web.Request) -> web.Response:
     """One image's identifier, metadata and level. Credentials are optional (a client app
-    reads a recognised target's metadata); when sent, they are checked."""
+    reads a recognised target's metadata); when sent, they are checked, and an app key's
+    are accepted. Anonymous lookups that name no channel or image count as failed
+    authentications of the client's address, so that names cannot be listed by guessing."""
     db = request.app[DB]
     form = await _form(request, takes_image=False)
-    sent_credentials = form.optional("username") or form.optional("secretkey")
-    user_id = await _user(db, form) if sent_credentials else None
-    channel = await _channel(db, form.required("channel"), user_id)
+    if form.optional("username") or form.optional("secretkey"):
+        caller = await _caller(request, form, app_keys=True)
+        row = await _image(db, form, caller)
+    else:
+        failures = request.app[FAILURES]
+        address = failures.address(request)
+        if await failures.exceeded(address, None):
+            raise ApiError(ResultCode.AUTH_LIMITED)
+        try:
+            row = await _image(db, form, None)
+        except ApiError as e:
+            if e.code in (ResultCode.CHANNEL_NOT_FOUND, ResultCode.IDENTIFIER_NOT_FOUND):
+                await failures.failed(address, None)
+            raise
+    return reply(identifier=row["identifier"], metadata=row["metadata"], level=row["level"])
+
+
+async def _image(db: asyncpg.Pool, form: Form, caller: Caller | None) -> asyncpg.Record:
+    channel = await _channel(db, form.required("channel"), caller)
     row = await catalog.image(db, channel.id, form.required("identifier"))
     if row is None:
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
-    return reply(identifier=row["identifier"], metadata=row["metadata"], level=row["level"])
+    return row
 
 
 async def statistics(request: web.Request) -> web.Response:
     """Daily match counts: per channel and day, or per identifier and day within a channel."""
     db = request.app[DB]
     form = await _form(request, takes_image=False)
-    user_id = await _user(db, form)
+    caller = await _caller(request, form)
     start, end = validate.date_range(form.required("startdate"), form.required("enddate"))
     username = form.required("username")
     name, identifier = form.optional("channel"), form.optional("identifier")
     if name is None:
         if identifier is not None:
             raise ApiError(ResultCode.FIELD_MISSING)  # an identifier is only unique in a channel
-        rows = await catalog.daily_by_channel(db, user_id, start, end)
+        rows = await catalog.daily_by_channel(db, caller.user_id, start, end)
         records = [{"date": _day(r["day"]), "channel": r["channel"], "count": r["count"]}
                    for r in rows]
         return reply(username=username, records=records)
-    channel = await _channel(db, name, user_id)
+    channel = await _channel(db, name, caller)
     if identifier is not None and not await catalog.identifier_known(db, channel.id, identifier):
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
     rows = await catalog.daily_by_identifier(db, channel.id, start, end, identifier)
@@ -135,12 +163,13 @@ async def find_image(request: web.Request) -> web.Response:
     form = await _form(request, takes_image=True)
     if await backend.saturated():
         raise ApiError(ResultCode.SYSTEM_BUSY)
-    user_id = await _user(db, form)
+    caller = await _caller(request, form, app_keys=True)
     name = form.optional("channel")
-    channels = ([await _channel(db, name, user_id)] if name
-                else await catalog.user_channels(db, user_id))
+    channels = ([await _channel(db, name, caller)] if name
+                else [c for c in await catalog.user_channels(db, caller.user_id)
+                      if caller.may_use(c)])
     image = form.required_image()
-    if await backend.over_rate(user_id):
+    if await backend.over_rate(*caller.find_limit(backend.settings.find_rate_limit)):
         raise ApiError(ResultCode.RATE_LIMITED)
     positions = await changes.heads(db, backend.settings.shards)
     extracted, found = await backend.find(image, [c.id for c in channels], positions)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncpg
 from aiohttp import web
 
+from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
 BACKEND = web.AppKey("backend", Backend)
+FAILURES = web.AppKey("failures", FailureLimit)

@@ -28,6 +28,7 @@ class ResultCode(IntEnum):
     BAD_FIELD = 20020
     NOT_FOUND = 20021
     RATE_LIMITED = 20022
+    AUTH_LIMITED = 20023
 
     @property
     def message(self) -> str:
@@ -54,4 +55,5 @@ _MESSAGES: dict[ResultCode, str] = {
     ResultCode.BAD_FIELD: "field value not valid",
     ResultCode.NOT_FOUND: "no such endpoint (use POST /<Name>)",
     ResultCode.RATE_LIMITED: "too many requests, slow down",
+    ResultCode.AUTH_LIMITED: "too many failed authentications, try again in a minute",
 }

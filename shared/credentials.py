@@ -11,6 +11,14 @@ import hashlib
 import hmac
 import secrets
 
+# App keys' names (the ``username`` an app sends) start with this; no user's name may.
+APP_KEY_PREFIX = "ak_"
+
+
+def generate_app_key_name() -> str:
+    """A new app key's name: the prefix and 80 random bits in hex."""
+    return APP_KEY_PREFIX + secrets.token_hex(10)
+
 
 def generate_secret() -> str:
     """A new secret key: 43 URL-safe characters, 256 random bits."""
@@ -23,6 +31,14 @@ def hash_secret(secret: str, salt: bytes | None = None) -> tuple[bytes, bytes]:
     return salt, hashlib.sha256(salt + secret.encode()).digest()
 
 
-def secret_matches(secret: str, salt: bytes, stored_hash: bytes) -> bool:
-    """Whether ``secret`` is the one whose hash was stored."""
+def secret_matches(secret: str, salt: bytes | None, stored_hash: bytes | None) -> bool:
+    """Whether ``secret`` is the one whose hash was stored. With nothing stored (no such
+    user) the same work is done, so that the answer's timing does not tell names apart."""
+    if salt is None or stored_hash is None:
+        hmac.compare_digest(hash_secret(secret, _NO_SALT)[1], _NO_HASH)
+        return False
     return hmac.compare_digest(hash_secret(secret, salt)[1], stored_hash)
+
+
+_NO_SALT = bytes(16)
+_NO_HASH = bytes(32)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -63,7 +64,28 @@ class Settings(BaseSettings):
     # Seconds a shard's change log keeps a change that a snapshot already covers. A replica
     # whose snapshot is older than what the log keeps rebuilds from Postgres instead.
     change_retention: float = Field(7 * 24 * 3600.0, ge=0)
+    # Failed authentications a minute per username and per client address (GetImage's
+    # anonymous lookups of a missing channel or image count too) before every attempt from
+    # either is refused with 20023 for the rest of the minute; 0 turns the limit off.
+    auth_failure_limit: int = Field(20, ge=0)
+    # Proxies whose X-Forwarded-For names the client, as comma-separated addresses or
+    # networks (e.g. "10.0.0.0/8,127.0.0.1"); requests from anywhere else are counted by
+    # their own address.
+    trusted_proxies: str = ""
     log_level: str = "INFO"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        for network in value.split(","):
+            if network.strip():
+                ipaddress.ip_network(network.strip(), strict=False)  # ValueError: refused
+        return value
+
+    @property
+    def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(n.strip(), strict=False)
+                for n in self.trusted_proxies.split(",") if n.strip()]
 
     @property
     def postgres_dir(self) -> Path:

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import asyncpg
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from arq.connections import ArqRedis
 
 from cloudreco import admin
+from gateway.app import create_app
+from shared.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,8 @@ class Api:
 
     async def post(self, endpoint: str, fields: dict[str, str] | None = None, *,
                    image: bytes | None = None, urlencoded: bool = False,
-                   expect_status: int = 200) -> dict[str, Any]:
+                   expect_status: int = 200, headers: dict[str, str] | None = None
+                   ) -> dict[str, Any]:
         """POST to ``/endpoint`` as a browser would (multipart unless ``urlencoded``)."""
         fields = fields or {}
         data: Any
@@ -53,7 +59,7 @@ class Api:
                 # A stream, as a browser sends a file (aiohttp warns on large raw bytes).
                 data.add_field("image", io.BytesIO(image), filename="photo.jpg",
                                content_type="application/octet-stream")
-        resp = await self.client.post(f"/{endpoint}", data=data)
+        resp = await self.client.post(f"/{endpoint}", data=data, headers=headers)
         assert resp.status == expect_status, await resp.text()
         body: dict[str, Any] = await resp.json()
         assert "returncode" in body and "message" in body
@@ -72,3 +78,15 @@ class Api:
         if channel is not None:
             fields["channel"] = channel
         return await self.post("FindImage", fields, image=image)
+
+
+@contextlib.asynccontextmanager
+async def own_gateway(settings: Settings, db: asyncpg.Pool, redis: ArqRedis
+                      ) -> AsyncIterator[Api]:
+    """A gateway of its own on ``settings``, beside the test's replicas."""
+    client = TestClient(TestServer(create_app(settings, db=db, redis=redis)))
+    await client.start_server()
+    try:
+        yield Api(client, db)
+    finally:
+        await client.close()

@@ -8,7 +8,7 @@ import sys
 
 import asyncpg
 
-from gateway.catalog import authenticate
+from gateway.auth import authenticate
 
 
 def cloudreco(*args: str, database_url: str) -> subprocess.CompletedProcess[str]:

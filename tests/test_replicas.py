@@ -4,13 +4,11 @@ a reshard, and the gateway sheds load it cannot serve in time."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestServer
 from arq.connections import ArqRedis
 
 from gateway.app import create_app
@@ -18,7 +16,7 @@ from matcher.worker import serve
 from shared.cluster import ShardMapMismatch, reshard
 from shared.codes import ResultCode
 from shared.settings import Settings
-from tests.api import Api, User
+from tests.api import Api, User, own_gateway
 from tests.conftest import Shards
 from tests.images import photo_of, target
 from tests.test_cli import cloudreco
@@ -108,7 +106,7 @@ async def test_reshard_moves_every_image_to_one_shard_of_the_new_count(
     for shard in range(3):
         await replicas.start(shard)
     try:
-        async with _gateway(three, db, redis) as after:
+        async with own_gateway(three, db, redis) as after:
             for identifier in NAMES:
                 assert await _found(after, alice, identifier) == identifier
             listed = await after.post("GetImages", {**alice.credentials, "channel": "posters"})
@@ -127,18 +125,6 @@ async def test_reshard_refuses_zero_shards(database_url: str, db: asyncpg.Pool) 
         await reshard(db, 0)
 
 
-@contextlib.asynccontextmanager
-async def _gateway(settings: Settings, db: asyncpg.Pool, redis: ArqRedis
-                   ) -> AsyncIterator[Api]:
-    """A gateway of its own on ``settings``, beside the test's replicas."""
-    client = TestClient(TestServer(create_app(settings, db=db, redis=redis)))
-    await client.start_server()
-    try:
-        yield Api(client, db)
-    finally:
-        await client.close()
-
-
 async def _busy_or_found(api: Api, alice: User, copies: int) -> list[int]:
     answers = await asyncio.gather(*(api.find(alice, photo_of(NAMES["garden"], seed=s)[0],
                                               "posters") for s in range(copies)))
@@ -151,7 +137,7 @@ async def _busy_or_found(api: Api, alice: User, copies: int) -> list[int]:
 async def test_findimage_past_the_inflight_bound_answers_busy_at_once(
         settings: Settings, db: asyncpg.Pool, redis: ArqRedis, shards: Shards) -> None:
     tight = settings.model_copy(update={"max_inflight": 1})
-    async with _gateway(tight, db, redis) as api:
+    async with own_gateway(tight, db, redis) as api:
         alice = await _catalog(api, ["garden"])
         codes = await _busy_or_found(api, alice, 6)
     assert ResultCode.SUCCESS in codes and ResultCode.SYSTEM_BUSY in codes
@@ -162,7 +148,7 @@ async def test_findimage_past_the_inflight_bound_answers_busy_at_once(
 async def test_a_user_past_the_findimage_rate_limit_is_told_to_slow_down(
         settings: Settings, db: asyncpg.Pool, redis: ArqRedis, shards: Shards) -> None:
     limited = settings.model_copy(update={"find_rate_limit": 2})
-    async with _gateway(limited, db, redis) as api:
+    async with own_gateway(limited, db, redis) as api:
         alice = await _catalog(api, ["garden"])
         codes = await _busy_or_found(api, alice, 5)
     assert codes.count(ResultCode.RATE_LIMITED) >= 2  # at most 2 of 5 in one second
