@@ -104,6 +104,12 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
 
 
 def main(settings: Settings) -> None:
-    """Process entry point: serve HTTP on ``settings.host:port`` until SIGINT or SIGTERM."""
+    """Process entry point: serve HTTP on ``settings.host:port`` until SIGINT or SIGTERM.
+
+    The port is opened with SO_REUSEPORT, so that several gateways of one machine share it
+    (``cloudreco run`` starts ``settings.gateways``): Linux spreads new connections over the
+    listening processes, and a gateway that dies takes only its own connections with it.
+    The port is bound once the app's resources are open, so no connection reaches a gateway
+    that cannot serve it yet."""
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=None, access_log=None)
+                reuse_port=True, print=None, access_log=None)
