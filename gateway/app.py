@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
-from arq import create_pool as create_redis
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
@@ -20,8 +19,7 @@ from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
 from shared.db import create_pool
-from shared.jobs import deserialize, serialize
-from shared.queue import redis_settings
+from shared.queue import connect
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,8 +79,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
         queue = redis
         if queue is None:
             assert settings.redis_url is not None, "CLOUDRECO_REDIS_URL is not set"
-            queue = await create_redis(redis_settings(settings.redis_url),
-                                       job_serializer=serialize, job_deserializer=deserialize)
+            queue = await connect(settings.redis_url)
         await shard_map(pool, settings.shards)  # refuses to serve under another shard count
         app[DB] = pool
         app[BACKEND] = Backend(queue, settings)
