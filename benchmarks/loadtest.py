@@ -174,6 +174,7 @@ class Ladder:
     replicas: int
     shards: int
     matchers: int  # matcher processes the stack started
+    gateways: int  # gateway processes, likewise
     catalog: Run  # the catalog's AddImage answers
     steps: list[Step]
 
@@ -182,22 +183,24 @@ def ladder(args: argparse.Namespace, replicas: int) -> Ladder:
     """A fresh stack with ``replicas`` per shard and the catalog, loaded at each user count."""
     with tempfile.TemporaryDirectory(prefix="cloudreco-load-") as tmp:
         # ERROR: every 20015 is logged as a warning, and under overload they are the answer
+        options = {"CLOUDRECO_MAX_INFLIGHT": args.max_inflight,
+                   "CLOUDRECO_GATEWAYS": args.gateways}
         stack = LocalStack(Path(tmp) / "data", shards=args.shards,
                            CLOUDRECO_REPLICAS=str(replicas), CLOUDRECO_LOG_LEVEL="ERROR",
-                           **({} if args.max_inflight is None else
-                              {"CLOUDRECO_MAX_INFLIGHT": str(args.max_inflight)}))
+                           **{k: str(v) for k, v in options.items() if v is not None})
         stack.start()
         try:
             secret = open_channel(stack)
             run = load_catalog(stack, secret, args.data)
             matchers = len(stack.processes("matcher"))
+            gateways = len(stack.processes("gateway"))
             steps = []
             for users in args.users:
                 steps.append(run_step(stack, args, secret, users, Path(tmp)))
                 print(f"{row(steps[-1])} measured {steps[-1].seconds:.1f} s", flush=True)
         finally:
             stack.stop()
-    return Ladder(replicas, args.shards, matchers, run, steps)
+    return Ladder(replicas, args.shards, matchers, gateways, run, steps)
 
 
 def row(s: Step) -> str:
@@ -277,7 +280,8 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
             "",
             f"### {plural(run.replicas, 'replica')} per shard",
             "",
-            f"{plural(run.shards, 'shard')}, {plural(run.matchers, 'matcher process')}, "
+            f"{plural(run.gateways, 'gateway process')}, {plural(run.shards, 'shard')}, "
+            f"{plural(run.matchers, 'matcher process')}, "
             f"{len(run.catalog.levels)} catalog images"
             + (f" (refused: {dict(run.catalog.add_failed)})" if run.catalog.add_failed else "")
             + note,
@@ -301,6 +305,7 @@ def main() -> None:
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--max-inflight", type=int, help="CLOUDRECO_MAX_INFLIGHT (default: the "
                                                      "service's)")
+    p.add_argument("--gateways", type=int, help="CLOUDRECO_GATEWAYS (default: the service's)")
     p.add_argument("--add-share", type=float, default=0.05)
     p.add_argument("--busy-pause", type=float, default=1.0,
                    help="seconds a user waits after a 20015 before its next request")
