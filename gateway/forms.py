@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from aiohttp import BodyPartReader, StreamReader, web
+from aiohttp import BodyPartReader, StreamReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 
 from gateway.replies import ApiError, ClientGone
@@ -65,8 +65,15 @@ async def read_form(request: web.Request, *, takes_image: bool, max_image_bytes:
     return form
 
 
+def _media_type(request: web.Request) -> str:
+    """The Content-Type's media type, lower case, without its parameters. aiohttp's
+    ``request.content_type`` runs the header through the standard library's email parser,
+    which took an eighth of a gateway's CPU with 64 load-test users."""
+    return request.headers.get(hdrs.CONTENT_TYPE, "").partition(";")[0].strip().lower()
+
+
 async def _read(request: web.Request, takes_image: bool, max_image_bytes: int) -> Form:
-    ctype = request.content_type
+    ctype = _media_type(request)
     if ctype == "multipart/form-data":
         try:
             return await _read_multipart(request, max_image_bytes)
