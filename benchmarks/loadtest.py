@@ -294,7 +294,8 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
             *(row(s) for s in run.steps),
             "",
             "The stack's CPU cores by process: " + "; ".join(
-                f"{s.users} users: " + ", ".join(f"{part} {c:.2f}" for part, c in s.parts.items())
+                f"{plural(s.users, 'user')}: "
+                + ", ".join(f"{part} {c:.2f}" for part, c in s.parts.items())
                 for s in run.steps) + ".",
         ]
     return "\n".join(lines) + "\n"

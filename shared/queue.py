@@ -37,8 +37,9 @@ class ConnectionPool(redis.asyncio.ConnectionPool):
 
     redis-py 5 holds the pool's lock while it checks a connection, and the check waits one
     turn of the event loop even for a healthy one, so under concurrency every command of the
-    process queued behind all the others: with 64 load-test users a gateway's one-round-trip
-    admission check took 30-80 ms (median) instead of about one. redis-py 7.2 makes the same
+    process queues behind all the others: with 64 load-test users on a shared host a
+    gateway's one-round-trip admission check took 26-118 ms (medians) with the lock held,
+    7-45 ms without it (BENCHMARKS.md, "Overload at 64 users"). redis-py 7.2 makes the same
     change (redis/redis-py#3885); arq 0.28 needs redis-py below 6.
     """
 
