@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 
 from cloudreco.local import LocalStack
+from shared.jobs import LIVENESS
 from tests.images import photo_of, target
 
 
@@ -44,6 +45,9 @@ def _children(stack: LocalStack, part: str) -> list[psutil.Process]:
 
 
 def _restarted(stack: LocalStack, part: str, count: int) -> None:
+    """Wait until ``count`` processes play ``part`` and the stack serves, not before a killed
+    replica's liveness has lapsed (until then /health counts it)."""
+    time.sleep(LIVENESS)
     deadline = time.monotonic() + 60
     while not stack.healthy() or len(_children(stack, part)) < count:
         assert time.monotonic() < deadline, f"{part} not restarted"
