@@ -68,15 +68,18 @@ async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
         "SELECT image_count FROM channels WHERE id = $1", channel_id)
     rows = await pool.fetch(
         """
+        WITH page AS (  -- the seed's position is an offset: skip in the index alone
+            SELECT identifier FROM images WHERE channel_id = $1
+            ORDER BY identifier OFFSET $2 LIMIT $3
+        )
         SELECT i.identifier, i.metadata, i.level,
                CASE WHEN c.match_count = 0 THEN 0.0
                     ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio
-        FROM images i
+        FROM page p
+        JOIN images i ON i.channel_id = $1 AND i.identifier = p.identifier
         JOIN channels c ON c.id = i.channel_id
         LEFT JOIN match_totals t ON t.channel_id = i.channel_id AND t.identifier = i.identifier
-        WHERE i.channel_id = $1
         ORDER BY i.identifier
-        OFFSET $2 LIMIT $3
         """, channel_id, position, PAGE_SIZE)
     return total, [dict(r) for r in rows]
 
@@ -98,6 +101,9 @@ async def count_match(pool: asyncpg.Pool, channel_id: int, identifier: str, day:
             INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, 1)
             ON CONFLICT (channel_id, identifier, day)
             DO UPDATE SET count = match_counts.count + 1
+        ), channel_daily AS (
+            INSERT INTO channel_days (channel_id, day, count) VALUES ($1, $3, 1)
+            ON CONFLICT (channel_id, day) DO UPDATE SET count = channel_days.count + 1
         ), total AS (
             INSERT INTO match_totals (channel_id, identifier, count) VALUES ($1, $2, 1)
             ON CONFLICT (channel_id, identifier) DO UPDATE SET count = match_totals.count + 1
@@ -118,10 +124,10 @@ async def identifier_known(pool: asyncpg.Pool, channel_id: int, identifier: str)
 async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date
                            ) -> list[asyncpg.Record]:
     rows: list[asyncpg.Record] = await pool.fetch(
-        "SELECT m.day, c.name AS channel, sum(m.count)::bigint AS count"
-        " FROM match_counts m JOIN channels c ON c.id = m.channel_id"
-        " WHERE c.user_id = $1 AND m.day BETWEEN $2 AND $3"
-        " GROUP BY m.day, c.name ORDER BY m.day, c.name", user_id, start, end)
+        "SELECT d.day, c.name AS channel, d.count FROM channel_days d"
+        " JOIN channels c ON c.id = d.channel_id"
+        " WHERE c.user_id = $1 AND d.day BETWEEN $2 AND $3"
+        " ORDER BY d.day, c.name", user_id, start, end)
     return rows
 
 

@@ -6,6 +6,7 @@ import datetime as dt
 
 import asyncpg
 
+from gateway import catalog
 from shared.codes import ResultCode
 from tests.api import Api, User
 from tests.images import photo_of, target
@@ -25,10 +26,11 @@ async def _stored(db: asyncpg.Pool, channel: str, identifiers: list[str]) -> Non
 
 async def _matches(db: asyncpg.Pool, channel: str, rows: list[tuple[str, dt.date, int]]
                    ) -> None:
+    """Matches counted as FindImage counts them, ``count`` times each (identifier, day)."""
     channel_id = await db.fetchval("SELECT id FROM channels WHERE name = $1", channel)
-    await db.executemany(
-        "INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, $4)",
-        [(channel_id, identifier, day, count) for identifier, day, count in rows])
+    for identifier, day, count in rows:
+        for _ in range(count):
+            await catalog.count_match(db, channel_id, identifier, day)
 
 
 async def test_get_images_pages_by_100_in_identifier_order(api: Api) -> None:
