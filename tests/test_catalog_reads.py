@@ -14,16 +14,6 @@ from tests.images import photo_of, target
 BUILDING, HOME = "pub.building.0", "pub.home.0"
 
 
-async def _stored(db: asyncpg.Pool, channel: str, identifiers: list[str]) -> None:
-    """Catalog rows written directly: listing reads only Postgres, and adding 150 images
-    through the matchers would only slow the test down."""
-    channel_id = await db.fetchval("SELECT id FROM channels WHERE name = $1", channel)
-    await db.executemany(
-        "INSERT INTO images (channel_id, identifier, metadata, level, shard, width, height,"
-        " feature_version, features) VALUES ($1, $2, $3, 3, 0, 10, 10, 0, '')",
-        [(channel_id, i, f'{{"n": "{i}"}}') for i in identifiers])
-
-
 async def _matches(db: asyncpg.Pool, channel: str, rows: list[tuple[str, dt.date, int]]
                    ) -> None:
     """Matches counted as FindImage counts them, ``count`` times each (identifier, day)."""
@@ -37,7 +27,7 @@ async def test_get_images_pages_by_100_in_identifier_order(api: Api) -> None:
     alice = await api.user("alice")
     await api.channel(alice, "posters", max_images=1000)
     identifiers = [f"img{n:03d}" for n in range(150)]
-    await _stored(api.db, "posters", list(reversed(identifiers)))
+    await api.stored("posters", list(reversed(identifiers)))
     fields = {**alice.credentials, "channel": "posters"}
     first = await api.post("GetImages", fields, urlencoded=True)
     assert first["totalcount"] == 150
