@@ -112,16 +112,17 @@ async def test_find_prints_each_photos_target_and_stats_count_them(
         await client.add_image("posters", "home", target(HOME), metadata='{"n": 1}')
         await client.add_image("posters", "fruits", target(FRUITS))
     photos = {"home.jpg": photo_of(HOME)[0], "fruits.jpg": photo_of(FRUITS, seed=3)[0],
-              "blank.png": flat()}
+              "building.jpg": photo_of(BUILDING)[0], "blank.png": flat()}
     for name, data in photos.items():
         (tmp_path / name).write_bytes(data)
 
     status, out, err = await cloudreco("find", *(str(tmp_path / n) for n in photos), env=env)
     assert status == 1  # the blank photo is refused
-    home, fruits = (line.split("\t") for line in out.splitlines())
+    home, fruits, building = (line.split("\t") for line in out.splitlines())
     assert home[0] == str(tmp_path / "home.jpg") and home[1:3] == ["home", "posters"]
     assert float(home[3]) > 0 and home[4] == '{"n": 1}'
     assert fruits[1:3] == ["fruits", "posters"] and fruits[4] == ""
+    assert building == [str(tmp_path / "building.jpg"), "no match"]
     assert err == f"{tmp_path / 'blank.png'}\t20013 image feature insufficient\n"
 
     today = f"{dt.datetime.now(dt.UTC).date():%Y%m%d}"

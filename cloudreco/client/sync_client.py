@@ -24,8 +24,12 @@ class Client:
     """
 
     def __init__(self, url: str | None = None, username: str | None = None,
-                 secretkey: str | None = None, **options: Any) -> None:
-        self._client = AsyncClient(url, username, secretkey, **options)
+                 secretkey: str | None = None, *, retries: int = 3, backoff: float = 0.5,
+                 max_backoff: float = 8.0, timeout: float = 30.0,
+                 connections: int = 10) -> None:
+        self._client = AsyncClient(url, username, secretkey, retries=retries, backoff=backoff,
+                                   max_backoff=max_backoff, timeout=timeout,
+                                   connections=connections)
         self._runner = asyncio.Runner()
 
     @property
