@@ -3,9 +3,11 @@ the project's own client pointed at it, and factories for users, channels and im
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,3 +113,14 @@ async def own_gateway(settings: Settings, db: asyncpg.Pool, redis: ArqRedis
         yield Api(client, db)
     finally:
         await client.close()
+
+
+async def burst(calls: list[Awaitable[dict[str, Any]]], limit: float) -> list[int]:
+    """Send ``calls`` at once; their codes, after checking that no more than ``limit`` a
+    second were answered 0 in the clock seconds the burst spanned (the gateway's windows)."""
+    started = time.time()
+    answers = await asyncio.gather(*calls)
+    spanned = int(time.time()) - int(started) + 1
+    codes = [a["returncode"] for a in answers]
+    assert codes.count(0) <= limit * spanned, (codes, spanned)
+    return codes
