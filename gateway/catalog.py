@@ -11,6 +11,9 @@ import asyncpg
 from shared import changes
 
 PAGE_SIZE = 100  # GetImages page, as the seed's clients expect
+# Statistics records per answer: a year of daily counts for 27 channels or identifiers, and a
+# bound on what one request reads and sends (the next records are asked for by position).
+STATISTICS_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -121,21 +124,36 @@ async def identifier_known(pool: asyncpg.Pool, channel_id: int, identifier: str)
     return known
 
 
-async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date
-                           ) -> list[asyncpg.Record]:
+async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date,
+                           position: int) -> list[asyncpg.Record]:
+    """Up to ``STATISTICS_PAGE`` + 1 (day, channel, count) records of the user's channels
+    from ``position``, by day then channel (one more than a page says whether more follow).
+    Reads the per-channel day counts, never the identifiers' rows."""
     rows: list[asyncpg.Record] = await pool.fetch(
         "SELECT d.day, c.name AS channel, d.count FROM channel_days d"
         " JOIN channels c ON c.id = d.channel_id"
         " WHERE c.user_id = $1 AND d.day BETWEEN $2 AND $3"
-        " ORDER BY d.day, c.name", user_id, start, end)
+        " ORDER BY d.day, c.name OFFSET $4 LIMIT $5",
+        user_id, start, end, position, STATISTICS_PAGE + 1)
     return rows
 
 
 async def daily_by_identifier(pool: asyncpg.Pool, channel_id: int, start: dt.date,
-                              end: dt.date, identifier: str | None) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await pool.fetch(
-        "SELECT day, identifier, count FROM match_counts"
-        " WHERE channel_id = $1 AND day BETWEEN $2 AND $3"
-        " AND ($4::text IS NULL OR identifier = $4)"
-        " ORDER BY day, identifier", channel_id, start, end, identifier)
+                              end: dt.date, identifier: str | None, position: int
+                              ) -> list[asyncpg.Record]:
+    """Up to ``STATISTICS_PAGE`` + 1 (day, identifier, count) records of the channel (or of
+    one identifier in it) from ``position``, by day then identifier, read in that order
+    from an index: the cost is the page's, whatever the history."""
+    if identifier is None:
+        rows: list[asyncpg.Record] = await pool.fetch(
+            "SELECT day, identifier, count FROM match_counts"
+            " WHERE channel_id = $1 AND day BETWEEN $2 AND $3"
+            " ORDER BY day, identifier OFFSET $4 LIMIT $5",
+            channel_id, start, end, position, STATISTICS_PAGE + 1)
+    else:
+        rows = await pool.fetch(
+            "SELECT day, identifier, count FROM match_counts"
+            " WHERE channel_id = $1 AND identifier = $2 AND day BETWEEN $3 AND $4"
+            " ORDER BY day OFFSET $5 LIMIT $6",
+            channel_id, identifier, start, end, position, STATISTICS_PAGE + 1)
     return rows
