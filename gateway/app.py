@@ -11,11 +11,12 @@ from arq import create_pool as create_redis
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from gateway import handlers
+from gateway import handlers, observe
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD
-from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, METRICS, SETTINGS
+from gateway.metrics import RequestMetrics
 from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
@@ -69,9 +70,10 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
                redis: ArqRedis | None = None) -> web.Application:
     """The gateway. ``db`` and ``redis`` are used as given (and left open) when passed;
     otherwise they are opened from ``settings`` and closed with the app."""
-    app = web.Application(middlewares=[answer_errors],
+    app = web.Application(middlewares=[observe.observe, answer_errors],
                           client_max_size=settings.max_image_bytes + FORM_OVERHEAD)
     app[SETTINGS] = settings
+    app[METRICS] = RequestMetrics()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool = db
@@ -100,6 +102,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/health", handlers.readyz)
+    app.router.add_get("/metrics", observe.metrics)
     return app
 
 

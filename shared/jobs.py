@@ -1,6 +1,8 @@
 """The job contract between gateway and matchers: queue names, job names, payloads, encoding.
 
 Payloads are dataclasses sent as msgpack maps carrying a wire version; nothing is pickled.
+Each job's payload carries ``request_id``, the id of the HTTP request it serves, so that the
+matcher's log lines of the job carry it too (``shared/logs.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any, Self
 import msgpack
 
 # 2: extract_query searches the extracting shard too; 3: features on request; 4: deadlines,
-# log positions, no remove job (replicas follow the shard's change log)
-WIRE_VERSION = 4
+# log positions, no remove job (replicas follow the shard's change log); 5: request ids
+WIRE_VERSION = 5
 EXTRACT_QUEUE = "cloudreco:extract"
 
 
@@ -81,6 +83,7 @@ class ExtractQuery(Wire):
     # Each shard's change-log head when the request came in: the index searched must reflect it.
     positions: list[int]
     deadline: float  # wall-clock time (epoch seconds) after which nobody waits for the answer
+    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +94,7 @@ class AddImage(Wire):
     shard: int
     image: bytes
     deadline: float
+    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +110,7 @@ class Search(Wire):
     features: bytes
     position: int  # the shard's change-log head when the request came in
     deadline: float
+    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -73,6 +74,8 @@ class Settings(BaseSettings):
     # their own address.
     trusted_proxies: str = ""
     log_level: str = "INFO"
+    # "text" lines, or "json": one JSON object a line, with the access log's fields as keys.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("trusted_proxies")
     @classmethod

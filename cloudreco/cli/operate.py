@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TypeVar
@@ -15,6 +14,7 @@ import click
 
 from cloudreco import admin
 from cloudreco.embedded import running_postgres, start_postgres
+from shared import logs
 from shared.cluster import reshard as reshard_catalog
 from shared.credentials import generate_secret
 from shared.db import create_pool
@@ -27,8 +27,7 @@ T = TypeVar("T")
 def _settings() -> Settings:
     """The operator's settings, built once per command, with logging configured by them."""
     settings = Settings()
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    logs.configure(settings)
     return settings
 
 
