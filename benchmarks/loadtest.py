@@ -67,6 +67,7 @@ class Step:
     counts: Counter[str]
     times: dict[str, Counter[int]]  # response times in Locust's rounded milliseconds
     cores: tuple[float, float, float]  # CPU cores busy over the step: stack, Locust, the rest
+    locust_lag: Counter[int]  # how late Locust's event loop woke (rounded ms: samples)
 
     def answered(self, endpoint: str = "") -> int:
         """Requests answered with returncode 0: those of ``endpoint``, or of every endpoint."""
@@ -122,7 +123,7 @@ def run_step(stack: LocalStack, args: argparse.Namespace, secret: str, users: in
         "--photos", str(args.data / "queries"), "--targets", str(args.data / "catalog"),
         "--username", USER, "--channel", CHANNEL, "--add-share", str(args.add_share),
         "--warmup", str(args.warmup), "--measure", str(args.step_seconds),
-        "--busy-pause", str(args.busy_pause),
+        "--busy-pause", str(args.busy_pause), "--lag-file", str(out) + "-lag.json",
     ]
     stack_before, locust_before = sum(stack.cpu_seconds().values()), children_cpu()
     busy_before, started = busy_cpu(), time.monotonic()
@@ -138,7 +139,8 @@ def run_step(stack: LocalStack, args: argparse.Namespace, secret: str, users: in
     stack_cpu = sum(stack.cpu_seconds().values()) - stack_before
     seconds, counts, times = read_step(out.with_suffix(".json"), users)
     cores = (stack_cpu / wall, locust / wall, max(0.0, busy - stack_cpu - locust) / wall)
-    return Step(users, seconds, counts, times, cores)
+    lag = Counter(round(ms) for ms in json.loads(Path(str(out) + "-lag.json").read_text()))
+    return Step(users, seconds, counts, times, cores, lag)
 
 
 def children_cpu() -> float:
@@ -172,6 +174,7 @@ class Ladder:
     replicas: int
     shards: int
     matchers: int  # matcher processes the stack started
+    gateways: int  # gateway processes, likewise
     catalog: Run  # the catalog's AddImage answers
     steps: list[Step]
 
@@ -180,22 +183,24 @@ def ladder(args: argparse.Namespace, replicas: int) -> Ladder:
     """A fresh stack with ``replicas`` per shard and the catalog, loaded at each user count."""
     with tempfile.TemporaryDirectory(prefix="cloudreco-load-") as tmp:
         # ERROR: every 20015 is logged as a warning, and under overload they are the answer
+        options = {"CLOUDRECO_MAX_INFLIGHT": args.max_inflight,
+                   "CLOUDRECO_GATEWAYS": args.gateways}
         stack = LocalStack(Path(tmp) / "data", shards=args.shards,
                            CLOUDRECO_REPLICAS=str(replicas), CLOUDRECO_LOG_LEVEL="ERROR",
-                           **({} if args.max_inflight is None else
-                              {"CLOUDRECO_MAX_INFLIGHT": str(args.max_inflight)}))
+                           **{k: str(v) for k, v in options.items() if v is not None})
         stack.start()
         try:
             secret = open_channel(stack)
             run = load_catalog(stack, secret, args.data)
             matchers = len(stack.processes("matcher"))
+            gateways = len(stack.processes("gateway"))
             steps = []
             for users in args.users:
                 steps.append(run_step(stack, args, secret, users, Path(tmp)))
                 print(f"{row(steps[-1])} measured {steps[-1].seconds:.1f} s", flush=True)
         finally:
             stack.stop()
-    return Ladder(replicas, args.shards, matchers, run, steps)
+    return Ladder(replicas, args.shards, matchers, gateways, run, steps)
 
 
 def row(s: Step) -> str:
@@ -212,7 +217,8 @@ def row(s: Step) -> str:
         f"{sum(errors.values())}" + (f" ({detail})" if detail else ""),
         *(ms(percentile(find, q)) for q in (50, 95, 99)),
         f"{ms(percentile(add, 50))} / {ms(percentile(add, 95))}",
-        " + ".join(f"{c:.2f}" for c in s.cores) + " |",
+        " + ".join(f"{c:.2f}" for c in s.cores),
+        f"{ms(percentile(s.locust_lag, 50))} / {ms(percentile(s.locust_lag, 95))} |",
     ])
 
 
@@ -240,7 +246,7 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
     """The Markdown for BENCHMARKS.md: how the run was made, then one table per replica count."""
     header = ("| users | answered /s | FindImage /s | 20015 | 20015 p50 / p95 ms | other errors "
               "| p50 ms | p95 ms | p99 ms | AddImage p50 / p95 ms "
-              "| CPU cores: stack + Locust + other |")
+              "| CPU cores: stack + Locust + other | Locust lag p50 / p95 ms |")
     photos = len(list((args.data / "queries").glob("*.jpg")))
     lines = [
         f"## Load test, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -260,7 +266,9 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
         "took to be told so. Other errors: any other "
         "returncode, HTTP status or broken connection. p50 / p95 / p99: FindImage answered 0, "
         "as the client saw it. CPU: cores busy over the step (warm-up included) in the stack, "
-        "in Locust (on the same cores) and in anything else on the machine.",
+        "in Locust (on the same cores) and in anything else on the machine. Locust lag: how "
+        "late Locust's event loop woke a greenlet that slept 10 ms, over the measured window: "
+        "time Locust adds to every response time it takes.",
     ]
     for run in runs:
         ran = run.matchers / run.shards
@@ -272,13 +280,14 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
             "",
             f"### {plural(run.replicas, 'replica')} per shard",
             "",
-            f"{plural(run.shards, 'shard')}, {plural(run.matchers, 'matcher process')}, "
+            f"{plural(run.gateways, 'gateway process')}, {plural(run.shards, 'shard')}, "
+            f"{plural(run.matchers, 'matcher process')}, "
             f"{len(run.catalog.levels)} catalog images"
             + (f" (refused: {dict(run.catalog.add_failed)})" if run.catalog.add_failed else "")
             + note,
             "",
             header,
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
             *(row(s) for s in run.steps),
         ]
     return "\n".join(lines) + "\n"
@@ -296,6 +305,7 @@ def main() -> None:
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--max-inflight", type=int, help="CLOUDRECO_MAX_INFLIGHT (default: the "
                                                      "service's)")
+    p.add_argument("--gateways", type=int, help="CLOUDRECO_GATEWAYS (default: the service's)")
     p.add_argument("--add-share", type=float, default=0.05)
     p.add_argument("--busy-pause", type=float, default=1.0,
                    help="seconds a user waits after a 20015 before its next request")

@@ -18,7 +18,9 @@ every user has started, so that the step is measured in its steady state, and Lo
 from __future__ import annotations
 
 import functools
+import json
 import random
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from locust.env import Environment
 from urllib3 import encode_multipart_formdata
 
 BUSY = 20015  # the service's "system busy": its answer when the matchers are behind
+LAG_TICK = 0.01  # seconds the lag sampler sleeps; how much later it wakes is the lag
 
 
 @events.init_command_line_parser.add_listener
@@ -46,6 +49,18 @@ def _options(parser: Any) -> None:
                         help="seconds measured after the warm-up, then quit (0: --run-time)")
     parser.add_argument("--busy-pause", type=float, default=1.0,
                         help="seconds a user waits after a 20015 before its next request")
+    parser.add_argument("--lag-file", default="",
+                        help="write the event loop's lag over the measured window here (JSON "
+                             "list of milliseconds)")
+
+
+def _sample_lag(lags: list[float]) -> None:
+    """How late the gevent loop wakes a greenlet that slept ``LAG_TICK``: the delay Locust
+    itself adds to every response time it takes (its own work, or no core free for it)."""
+    while True:
+        started = time.perf_counter()
+        gevent.sleep(LAG_TICK)
+        lags.append((time.perf_counter() - started - LAG_TICK) * 1000)
 
 
 @events.init.add_listener
@@ -54,6 +69,11 @@ def _measure_after_warmup(environment: Environment, **_: Any) -> None:
 
     def measure() -> None:
         environment.stats.reset_all()
+        if opts and opts.lag_file:
+            lags: list[float] = []
+            gevent.spawn(_sample_lag, lags)
+            environment.events.quitting.add_listener(
+                lambda **_: Path(opts.lag_file).write_text(json.dumps(lags)))
         if opts and opts.measure and environment.runner:
             gevent.spawn_later(opts.measure, environment.runner.quit)
 

@@ -1,9 +1,9 @@
 """``cloudreco run``: the whole stack on one machine, supervised.
 
 Starts the embedded Postgres and Redis (unless URLs are configured), applies migrations and
-checks the shard map, then runs the gateway and ``replicas`` matcher processes per shard.
-Whatever dies (a child, the embedded Redis, the embedded Postgres) is started again, with
-backoff, until SIGINT or SIGTERM stops them all.
+checks the shard map, then runs ``gateways`` gateway processes on one port and ``replicas``
+matcher processes per shard. Whatever dies (a child, the embedded Redis, the embedded
+Postgres) is started again, with backoff, until SIGINT or SIGTERM stops them all.
 """
 
 from __future__ import annotations
@@ -156,14 +156,16 @@ def run(settings: Settings) -> None:
         env = {**os.environ, "CLOUDRECO_DATABASE_URL": database_url,
                "CLOUDRECO_REDIS_URL": redis_url}
         me = [sys.executable, "-m", "cloudreco"]
-        children = [Child("gateway", [*me, "gateway"])] + [
+        children = [Child(f"gateway-{g}", [*me, "gateway"])
+                    for g in range(1, settings.gateways + 1)] + [
             Child(f"matcher-{s}.{r}", [*me, "matcher", "--shard", str(s)])
             for s in range(settings.shards) for r in range(settings.replicas)
         ]
         for child in children:
             child.start(env)
         print(f"cloudreco: serving http://{settings.host}:{settings.port} with "
-              f"{settings.shards} shards x {settings.replicas} replicas; data in "
+              f"{settings.gateways} gateways and {settings.shards} shards x "
+              f"{settings.replicas} replicas; data in "
               f"{settings.data_dir} (Ctrl-C stops)", flush=True)
         try:
             _supervise(children, services, env, lambda: stopping)

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import asyncpg
 from aiohttp import web
-from arq import create_pool as create_redis
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
@@ -21,8 +20,7 @@ from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
 from shared.db import create_pool
-from shared.jobs import deserialize, serialize
-from shared.queue import redis_settings
+from shared.queue import connect
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -83,8 +81,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
         queue = redis
         if queue is None:
             assert settings.redis_url is not None, "CLOUDRECO_REDIS_URL is not set"
-            queue = await create_redis(redis_settings(settings.redis_url),
-                                       job_serializer=serialize, job_deserializer=deserialize)
+            queue = await connect(settings.redis_url)
         await shard_map(pool, settings.shards)  # refuses to serve under another shard count
         app[DB] = pool
         app[BACKEND] = Backend(queue, settings)
@@ -107,6 +104,12 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
 
 
 def main(settings: Settings) -> None:
-    """Process entry point: serve HTTP on ``settings.host:port`` until SIGINT or SIGTERM."""
+    """Process entry point: serve HTTP on ``settings.host:port`` until SIGINT or SIGTERM.
+
+    The port is opened with SO_REUSEPORT, so that several gateways of one machine share it
+    (``cloudreco run`` starts ``settings.gateways``): Linux spreads new connections over the
+    listening processes, and a gateway that dies takes only its own connections with it.
+    The port is bound once the app's resources are open, so no connection reaches a gateway
+    that cannot serve it yet."""
     web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                print=None, access_log=None)
+                reuse_port=True, print=None, access_log=None)

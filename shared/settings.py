@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     shards: int = Field(1, ge=1, le=1024)
     # Matcher processes per shard that `cloudreco run` starts; each holds the whole shard.
     replicas: int = Field(1, ge=1, le=64)
+    # Gateway processes that `cloudreco run` starts, all listening on `port` (SO_REUSEPORT):
+    # the kernel spreads new connections over them, and while one is restarted the others
+    # take every new connection. Two, so that a gateway dying leaves one serving.
+    gateways: int = Field(2, ge=1, le=64)
     database_url: str | None = None
     redis_url: str | None = None
 

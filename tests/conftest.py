@@ -14,15 +14,14 @@ from pathlib import Path
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from arq import create_pool as create_redis
 from arq.connections import ArqRedis
 
 from cloudreco.embedded import start_postgres, start_redis
 from gateway.app import create_app
 from matcher.worker import serve
 from shared.db import create_pool, migrate
-from shared.jobs import deserialize, replicas_key, serialize
-from shared.queue import redis_settings
+from shared.jobs import replicas_key
+from shared.queue import connect
 from shared.settings import Settings
 from tests.api import Api
 
@@ -108,8 +107,7 @@ async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
 @pytest.fixture
 async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
     assert settings.redis_url is not None
-    pool = await create_redis(redis_settings(settings.redis_url),
-                              job_serializer=serialize, job_deserializer=deserialize)
+    pool = await connect(settings.redis_url)
     await pool.flushdb()
     yield pool
     await pool.aclose()

@@ -5,13 +5,10 @@ no Docker engine is needed."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import socket
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -23,11 +20,17 @@ from typing import Any
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from benchmarks.nginx import (
+    NGINX_CONF,
+    ROOT,
+    UPSTREAM_SERVER,
+    Nginx,
+    local_config,
+    nginx_args,
+    nginx_binary,
+)
+
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-NGINX_CONF = ROOT / "deploy" / "nginx.conf"
-# A `server` line of the gateways' upstream block; groups: its indent, the host name.
-UPSTREAM_SERVER = re.compile(r"^(\s*)server ([\w.-]+):8080\b[^;]*;", re.MULTILINE)
 # The first nginx whose upstream `server` takes `resolve` (Debian 12 has 1.22).
 NGINX_RESOLVE = (1, 27, 3)
 
@@ -35,8 +38,7 @@ Services = dict[str, dict[str, Any]]
 
 
 def _tool(name: str) -> str:
-    # nginx is in /usr/sbin, which is not on every user's PATH.
-    path = shutil.which(name, path=os.environ.get("PATH", "") + os.pathsep + "/usr/sbin")
+    path = nginx_binary() if name == "nginx" else shutil.which(name)
     if path is None:
         pytest.skip(f"{name} not installed; .ci/run installs it on Debian")
     return path
@@ -141,39 +143,19 @@ def _nginx_version(nginx: str) -> tuple[int, ...]:
     return tuple(int(part) for part in found.groups())
 
 
-def _local_copy(tmp_path: Path, listen: int, upstream_ports: list[int]) -> Path:
-    """deploy/nginx.conf with the gateways' names (resolvable only inside Docker) replaced by
-    local ports, listening on ``listen``."""
-    ports = iter(upstream_ports)
-    text, replaced = UPSTREAM_SERVER.subn(lambda m: f"{m[1]}server 127.0.0.1:{next(ports)};",
-                                          NGINX_CONF.read_text())
-    assert replaced == len(upstream_ports)
-    text, replaced = re.subn(r"listen 8080;", f"listen 127.0.0.1:{listen};", text)
-    assert replaced == 1
-    copy = tmp_path / "nginx.conf"
-    copy.write_text(text)
-    return copy
-
-
 def _nginx_test(nginx: str, conf: Path, prefix: Path) -> None:
-    check = subprocess.run([nginx, "-t", "-q", "-e", "stderr", "-p", str(prefix), "-c", str(conf),
-                            "-g", f"pid {prefix / 'nginx.pid'};"],
+    check = subprocess.run([*nginx_args(nginx, conf, prefix), "-t", "-q"],
                            capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr
 
 
 def test_nginx_config_is_valid(tmp_path: Path) -> None:
     nginx = _tool("nginx")
-    _nginx_test(nginx, _local_copy(tmp_path, 8080, [1, 2]), tmp_path)
+    local = tmp_path / "local.conf"
+    local.write_text(local_config(8080, [1, 2]))
+    _nginx_test(nginx, local, tmp_path)
     if _nginx_version(nginx) >= NGINX_RESOLVE:
         _nginx_test(nginx, NGINX_CONF, tmp_path)  # as shipped, `resolve` included
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class Gateway(ThreadingHTTPServer):
@@ -216,13 +198,12 @@ class Gateway(ThreadingHTTPServer):
 class Front:
     """deploy/nginx.conf running in front of two stand-in gateways."""
 
-    port: int
+    nginx: Nginx
     gateways: list[Gateway]
-    access_log: Path
 
-    def post(self, body: bytes = b"x") -> tuple[int, Any]:
-        """POST ``body``: the HTTP status and the JSON answer."""
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/FindImage", data=body)
+    def post(self, body: bytes = b"x", endpoint: str = "FindImage") -> tuple[int, Any]:
+        """POST ``body`` to ``endpoint``: the HTTP status and the JSON answer."""
+        req = urllib.request.Request(f"{self.nginx.url}/{endpoint}", data=body)
         try:
             with urllib.request.urlopen(req, timeout=10) as resp:
                 return resp.status, json.load(resp)
@@ -230,39 +211,18 @@ class Front:
             return e.code, json.load(e)
 
 
-def _wait_for_port(port: int, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
-
-
 @pytest.fixture
 def front(tmp_path: Path) -> Iterator[Front]:
-    nginx = _tool("nginx")
     gateways = [Gateway("a"), Gateway("b")]
-    front = Front(_free_port(), gateways, tmp_path / "access.log")
-    conf = _local_copy(tmp_path, front.port, [g.server_address[1] for g in gateways])
-    error_log = tmp_path / "error.log"
-    with front.access_log.open("w") as out, error_log.open("w") as err:
-        proc = subprocess.Popen([nginx, "-e", "stderr", "-p", str(tmp_path), "-c", str(conf),
-                                 "-g", f"daemon off; pid {tmp_path / 'nginx.pid'};"],
-                                stdout=out, stderr=err)
     try:
-        _wait_for_port(front.port, proc, error_log)
-        yield front
+        with Nginx(_tool("nginx"), tmp_path, [g.server_address[1] for g in gateways]) as nginx:
+            yield Front(nginx, gateways)
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
         for g in gateways:
             g.stop()
 
 
-BUSY = (503, {"returncode": 20015, "message": "system busy"})
+BUSY = (200, {"returncode": 20015, "message": "system busy"})  # as the API answers it
 
 
 def test_nginx_balances_over_both_gateways(front: Front) -> None:
@@ -272,18 +232,41 @@ def test_nginx_balances_over_both_gateways(front: Front) -> None:
 def test_nginx_passes_a_post_on_when_a_gateway_refuses_it(front: Front) -> None:
     a, b = front.gateways
     b.stop()
-    assert [front.post() for _ in range(4)] == [(200, {"returncode": 0, "gateway": "a"})] * 4
+    for endpoint in ("FindImage", "AddImage"):
+        assert [front.post(endpoint=endpoint) for _ in range(3)] == [
+            (200, {"returncode": 0, "gateway": "a"})] * 3
     tried_both = f"127.0.0.1:{b.server_address[1]}, 127.0.0.1:{a.server_address[1]}"
-    assert tried_both in front.access_log.read_text()
+    assert tried_both in front.nginx.access_log.read_text()
     a.stop()
     assert front.post() == BUSY
+    assert front.post(endpoint="RemoveImage") == BUSY
 
 
-def test_nginx_never_sends_a_post_twice(front: Front) -> None:
+def test_nginx_health_checks_keep_503_when_no_gateway_answers(front: Front) -> None:
+    for g in front.gateways:
+        g.stop()
+    for path in ("/readyz", "/health", "/healthz"):
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(front.nginx.url + path, timeout=10)
+        assert (answer.value.code, json.load(answer.value)) == (503, BUSY[1])
+
+
+@pytest.mark.parametrize("endpoint", ["FindImage", "GetImage", "GetImages", "Statistics"])
+def test_nginx_passes_a_read_on_when_its_gateway_dies_with_it(front: Front, endpoint: str
+                                                             ) -> None:
     a, b = front.gateways
     b.hang_up = True  # takes the POST and dies, as a gateway can mid-request
-    answers = [front.post() for _ in range(4)]
-    assert BUSY in answers
+    assert [front.post(endpoint=endpoint) for _ in range(4)] == [
+        (200, {"returncode": 0, "gateway": "a"})] * 4
+    assert b.posts == 1 and a.posts == 4
+
+
+@pytest.mark.parametrize("endpoint", ["AddImage", "RemoveImage"])
+def test_nginx_never_sends_a_write_twice(front: Front, endpoint: str) -> None:
+    a, b = front.gateways
+    b.hang_up = True
+    answers = [front.post(endpoint=endpoint) for _ in range(4)]
+    assert answers.count(BUSY) == 1
     assert a.posts + b.posts == len(answers) and b.posts == 1
 
 

@@ -14,14 +14,12 @@ from typing import Any
 import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from arq import create_pool as create_redis
 
 from cloudreco.embedded import EmbeddedPostgres, EmbeddedRedis
 from gateway.app import create_app
 from shared.codes import ResultCode
 from shared.db import create_pool, migrate
-from shared.jobs import deserialize, serialize
-from shared.queue import redis_settings
+from shared.queue import connect
 from shared.settings import Settings
 from tests.api import Api, User
 from tests.conftest import Shards
@@ -34,8 +32,7 @@ RECOVERY = 15.0  # seconds after the server is back within which FindImage must 
 async def _stack(settings: Settings, db: asyncpg.Pool) -> AsyncIterator[tuple[Api, User]]:
     """Gateway and one replica per shard on ``settings``' servers, with a target added."""
     assert settings.redis_url is not None
-    redis = await create_redis(redis_settings(settings.redis_url), job_serializer=serialize,
-                               job_deserializer=deserialize)
+    redis = await connect(settings.redis_url)
     shards = Shards(settings, redis)
     for shard in range(settings.shards):
         await shards.start(shard)

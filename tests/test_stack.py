@@ -38,9 +38,16 @@ def _find(stack: LocalStack, secret: str, name: str) -> dict[str, object]:
                  photo_of(name)[0])
 
 
-def _matchers(stack: LocalStack) -> list[psutil.Process]:
+def _children(stack: LocalStack, part: str) -> list[psutil.Process]:
     assert stack.proc is not None
-    return [p for p in psutil.Process(stack.proc.pid).children() if "matcher" in p.cmdline()]
+    return [p for p in psutil.Process(stack.proc.pid).children() if part in p.cmdline()]
+
+
+def _restarted(stack: LocalStack, part: str, count: int) -> None:
+    deadline = time.monotonic() + 60
+    while not stack.healthy() or len(_children(stack, part)) < count:
+        assert time.monotonic() < deadline, f"{part} not restarted"
+        time.sleep(0.2)
 
 
 def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> None:
@@ -64,19 +71,24 @@ def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> N
     try:
         assert _find(stack, secret, "pub.fruits.0")["identifier"] == "fruits"
         # a matcher that dies is restarted by the supervisor and reloads its shard
-        matchers = _matchers(stack)
+        matchers = _children(stack, "matcher")
         matchers[0].kill()
         matchers[0].wait(10)
-        deadline = time.monotonic() + 60
-        while not stack.healthy() or len(_matchers(stack)) < 2:
-            assert time.monotonic() < deadline, "matcher not restarted"
-            time.sleep(0.2)
+        _restarted(stack, "matcher", 2)
         assert _find(stack, secret, "pub.home.0")["identifier"] == "home"
+        # two gateways share the port: while one is dead the other takes every connection
+        gateways = _children(stack, "gateway")
+        assert len(gateways) == 2
+        gateways[0].kill()
+        gateways[0].wait(10)
+        for name, identifier in [("pub.home.0", "home"), ("pub.fruits.0", "fruits")] * 2:
+            assert _find(stack, secret, name)["identifier"] == identifier
+        _restarted(stack, "gateway", 2)
         listed = _post(stack.port, "GetImages", {"username": "alice", "secretkey": secret,
                                                  "channel": "posters"})
         assert listed["totalcount"] == 2
         stats = _post(stack.port, "Statistics", {"username": "alice", "secretkey": secret,
                                                  "startdate": "2000", "enddate": "2100"})
-        assert sum(r["count"] for r in stats["records"]) == 3  # type: ignore[attr-defined]
+        assert sum(r["count"] for r in stats["records"]) == 7  # type: ignore[attr-defined]
     finally:
         assert stack.stop() == 0

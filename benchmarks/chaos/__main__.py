@@ -1,9 +1,10 @@
 """The chaos benchmark (``make chaos``): a fresh local stack under a steady load of FindImage
 (photos of known targets), AddImage (new identifiers) and RemoveImage (acknowledged ones);
 one scenario at a time, a process of the stack is SIGKILLed and the supervisor must bring it
-back. For each scenario it prints the answers by code, the failover window (first to last
-failed answer after the fault), the time until FindImage answered 0 again, wrong
-identifiers, acknowledged images lost and removed images returned.
+back. In the gateway scenario the clients call nginx (deploy/nginx.conf) in front of the
+gateways, when nginx is installed. For each scenario it prints the answers by code, the
+failover window (first to last failed answer after the fault), the time until FindImage
+answered 0 again, wrong identifiers, acknowledged images lost and removed images returned.
 
     python -m benchmarks.chaos [--scenarios replica redis postgres gateway]
         [--seconds-before 5 --seconds-after 20] [--clients 4] [--write BENCHMARKS.md]
@@ -19,7 +20,7 @@ import textwrap
 from pathlib import Path
 
 from benchmarks.chaos.faults import FAULTS
-from benchmarks.chaos.scenarios import STACK_ENV, Outcome, prepare, run_scenario
+from benchmarks.chaos.scenarios import STACK_ENV, Outcome, front, prepare, run_scenario
 from benchmarks.recognition import machine
 from cloudreco.local import LocalStack
 
@@ -67,7 +68,8 @@ def section(outcomes: list[Outcome], args: argparse.Namespace, base: int, pool: 
     command = " ".join(["python -m benchmarks.chaos", *sys.argv[1:]])
     shards = f"{args.shards} shard" + ("s" if args.shards > 1 else "")
     prose = (
-        f"`{command}` on {machine()}: {shards} x {args.replicas} replicas, "
+        f"`{command}` on {machine()}: 2 gateway processes on one port, {shards} x "
+        f"{args.replicas} replicas, "
         f"{args.clients} FindImage clients and one writer (AddImage, RemoveImage, with "
         f"GetImage and FindImage read-backs), {args.seconds_before:g} s of load before each "
         f"fault and {args.seconds_after:g} s after; {base} base targets, {pool} pool "
@@ -103,13 +105,15 @@ def main() -> None:
                            CLOUDRECO_REPLICAS=str(args.replicas), **STACK_ENV)
         stack.start()
         try:
-            chaos = prepare(stack, args.data, args.targets, args.replicas)
-            print(f"{len(chaos.catalog.base)} base and {len(chaos.catalog.pool)} pool targets",
-                  flush=True)
-            for name in args.scenarios:
-                outcomes.append(run_scenario(chaos, FAULTS[name], before=args.seconds_before,
-                                             after=args.seconds_after, clients=args.clients))
-                print(table(outcomes[-1:]), flush=True)
+            with front(stack, Path(tmp) / "nginx") as nginx:
+                chaos = prepare(stack, args.data, args.targets, args.replicas, nginx)
+                print(f"{len(chaos.catalog.base)} base and {len(chaos.catalog.pool)} pool "
+                      "targets", flush=True)
+                for name in args.scenarios:
+                    outcomes.append(run_scenario(
+                        chaos, FAULTS[name], before=args.seconds_before,
+                        after=args.seconds_after, clients=args.clients))
+                    print(table(outcomes[-1:]), flush=True)
         finally:
             stack.stop()
     report = section(outcomes, args, len(chaos.catalog.base), len(chaos.catalog.pool))

@@ -34,6 +34,9 @@ class Fault:
     how: str  # what is done, for the report
     victims: Callable[[LocalStack], list[psutil.Process]]  # the first one is killed
     min_replicas: int = 1  # replicas per shard the fault needs to make sense
+    # Whether the clients go through nginx (deploy/nginx.conf) when it is installed, as they
+    # would to a deployment whose gateways fail; otherwise they call the gateways directly.
+    through_front: bool = False
 
     def pids(self, stack: LocalStack) -> set[int]:
         return {p.pid for p in self.victims(stack)}
@@ -51,5 +54,6 @@ FAULTS = {f.name: f for f in (
           _replicas, min_replicas=2),
     Fault("redis", "SIGKILL of the embedded redis-server", lambda s: s.processes("redis")),
     Fault("postgres", "SIGKILL of the embedded Postgres postmaster", _postmaster),
-    Fault("gateway", "SIGKILL of the gateway", lambda s: s.processes("gateway")),
+    Fault("gateway", "SIGKILL of one of the two gateway processes",
+          lambda s: s.processes("gateway"), through_front=True),
 )}

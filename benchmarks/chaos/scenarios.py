@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -16,6 +17,7 @@ import aiohttp
 from benchmarks.chaos.faults import Fault
 from benchmarks.chaos.ledger import Ledger, Tally
 from benchmarks.chaos.load import Catalog, Load, audit
+from benchmarks.nginx import Nginx, nginx_binary
 from benchmarks.recognition import CHANNEL, USER, Client, truth
 from cloudreco.local import LocalStack
 from shared.codes import ResultCode
@@ -42,6 +44,7 @@ class Chaos:
     catalog: Catalog
     ledger: Ledger
     replicas: int
+    front: Nginx | None  # nginx in front of the gateways, where installed
     rng: random.Random = field(default_factory=lambda: random.Random(7))
 
 
@@ -119,12 +122,32 @@ async def _setup(client: Client, data: Path, targets: int, replicas: int
 
 # The steady load keeps several requests in flight on purpose; the stack queues them rather
 # than refusing the excess with 20015 as its overload guard does by default (the load test's
-# subject), so that every failure counted here comes from the fault.
-STACK_ENV = {"CLOUDRECO_MAX_INFLIGHT": "8", "CLOUDRECO_MATCHER_JOBS": "4"}
+# subject), so that every failure counted here comes from the fault. Two gateways (the
+# default, said here because the gateway scenario kills one of them).
+STACK_ENV = {"CLOUDRECO_MAX_INFLIGHT": "8", "CLOUDRECO_MATCHER_JOBS": "4",
+             "CLOUDRECO_GATEWAYS": "2"}
 
 
-def prepare(stack: LocalStack, data: Path, targets: int, replicas: int) -> Chaos:
-    """A user, a channel and the starting catalog on the running ``stack``."""
+@contextlib.contextmanager
+def front(stack: LocalStack, prefix: Path) -> Iterator[Nginx | None]:
+    """deploy/nginx.conf in front of the running ``stack``, or None (said on standard output)
+    when nginx is not installed. Both of its upstream servers name the stack's one port, which
+    the gateways share (SO_REUSEPORT): a request nginx passes on goes out on a new connection,
+    which Linux gives to a gateway that still listens."""
+    binary = nginx_binary()
+    if binary is None:
+        print("nginx is not installed: the clients call the gateways directly in every "
+              "scenario", flush=True)
+        yield None
+        return
+    with Nginx(binary, prefix, [stack.port, stack.port]) as nginx:
+        yield nginx
+
+
+def prepare(stack: LocalStack, data: Path, targets: int, replicas: int,
+            nginx: Nginx | None) -> Chaos:
+    """A user, a channel and the starting catalog on the running ``stack``, with ``nginx``
+    in front of it (or None)."""
     secret = stack.cli("user", "create", USER).strip().splitlines()[-1]
     stack.cli("channel", "create", USER, CHANNEL)
 
@@ -136,7 +159,7 @@ def prepare(stack: LocalStack, data: Path, targets: int, replicas: int) -> Chaos
     if len(catalog.base) < 2 or len(catalog.pool) < 2:
         raise RuntimeError(f"too few targets found reliably: {len(catalog.base)} base, "
                            f"{len(catalog.pool)} pool")
-    return Chaos(stack, secret, catalog, ledger, replicas)
+    return Chaos(stack, secret, catalog, ledger, replicas, nginx)
 
 
 async def _serving(session: aiohttp.ClientSession, url: str, replicas: int) -> bool:
@@ -165,7 +188,10 @@ async def _back(chaos: Chaos, session: aiohttp.ClientSession, fault: Fault, befo
 async def _scenario(chaos: Chaos, fault: Fault, before: float, after: float, clients: int
                     ) -> Outcome:
     async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
-        client = Client(session, chaos.stack.url, chaos.secret)
+        url = chaos.stack.url
+        if fault.through_front and chaos.front is not None:
+            url = chaos.front.url
+        client = Client(session, url, chaos.secret)
         deadline = time.monotonic() + READY_TIMEOUT
         while not await _serving(session, chaos.stack.url, chaos.replicas):
             if time.monotonic() > deadline:
@@ -184,13 +210,18 @@ async def _scenario(chaos: Chaos, fault: Fault, before: float, after: float, cli
         await asyncio.gather(*running)
         came_back = await back
         await audit(Load(client, chaos.catalog, chaos.ledger, Tally(), chaos.rng), tally)
-    return _outcome(fault, tally, fault_at, came_back)
+    how = fault.how
+    if fault.through_front:
+        how += ("; the clients call nginx (deploy/nginx.conf) in front of the gateways"
+                if chaos.front is not None else
+                "; the clients call the gateways directly: nginx is not installed")
+    return _outcome(fault, how, tally, fault_at, came_back)
 
 
-def _outcome(fault: Fault, tally: Tally, fault_at: float, back: float) -> Outcome:
+def _outcome(fault: Fault, how: str, tally: Tally, fault_at: float, back: float) -> Outcome:
     failed = tally.failures(0.0)
     return Outcome(
-        fault.name, fault.how, tally.by_code(),
+        fault.name, how, tally.by_code(),
         Counter(a.no_answer for a in tally.answers if a.code is None),
         Counter(f"{a.endpoint} {a.code}" for a in failed if a.code is not None),
         tally.window(fault_at), tally.recovery(fault_at), back, tally.wrong,
