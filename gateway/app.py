@@ -16,6 +16,7 @@ from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD
 from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.quiet import quiet_client_faults
 from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
@@ -69,6 +70,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
                redis: ArqRedis | None = None) -> web.Application:
     """The gateway. ``db`` and ``redis`` are used as given (and left open) when passed;
     otherwise they are opened from ``settings`` and closed with the app."""
+    quiet_client_faults()
     app = web.Application(middlewares=[answer_errors],
                           client_max_size=settings.max_image_bytes + FORM_OVERHEAD)
     app[SETTINGS] = settings
