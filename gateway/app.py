@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -15,7 +16,8 @@ from gateway import handlers
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD
-from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS
+from gateway.openapi import describe
 from gateway.quiet import quiet_client_faults
 from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
@@ -74,6 +76,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app = web.Application(middlewares=[answer_errors],
                           client_max_size=settings.max_image_bytes + FORM_OVERHEAD)
     app[SETTINGS] = settings
+    app[OPENAPI] = json.dumps(describe(settings)).encode()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool = db
@@ -102,6 +105,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/health", handlers.readyz)
+    app.router.add_get("/openapi.json", handlers.openapi)
     return app
 
 

@@ -13,7 +13,7 @@ from gateway import auth, catalog, validate
 from gateway.auth import Caller
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
-from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS
 from gateway.replies import ApiError, reply
 from shared import changes
 from shared.cluster import shard_of
@@ -196,6 +196,11 @@ async def find_image(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: 200 while the gateway process serves (liveness)."""
     return reply()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the OpenAPI 3 description of this API (gateway/openapi.py)."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
 READY_TIMEOUT = 2.0  # seconds each readiness check may take

@@ -13,3 +13,4 @@ SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", asyncpg.Pool)
 BACKEND = web.AppKey("backend", Backend)
 FAILURES = web.AppKey("failures", FailureLimit)
+OPENAPI = web.AppKey("openapi", bytes)  # the description, serialised once
