@@ -15,7 +15,7 @@ from redis.exceptions import RedisError
 from gateway import handlers
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
-from gateway.forms import FORM_OVERHEAD
+from gateway.forms import FORM_OVERHEAD, SERVER_OPTIONS
 from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS
 from gateway.openapi import describe
 from gateway.quiet import quiet_client_faults
@@ -73,7 +73,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     """The gateway. ``db`` and ``redis`` are used as given (and left open) when passed;
     otherwise they are opened from ``settings`` and closed with the app."""
     quiet_client_faults()
-    app = web.Application(middlewares=[answer_errors],
+    app = web.Application(middlewares=[answer_errors], handler_args=SERVER_OPTIONS,
                           client_max_size=settings.max_image_bytes + FORM_OVERHEAD)
     app[SETTINGS] = settings
     app[OPENAPI] = json.dumps(describe(settings)).encode()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
@@ -13,6 +15,8 @@ from gateway.replies import ApiError, ClientGone
 from shared.codes import ResultCode
 from shared.imageformat import sniff
 
+log = logging.getLogger(__name__)
+
 # metadata may be 64 KiB; no other text field comes near that.
 MAX_FIELD_BYTES = 64 * 1024
 # A form has a handful of fields; more is a malformed or hostile request.
@@ -20,6 +24,12 @@ MAX_PARTS = 32
 # Room for the non-image fields and multipart framing beside the image.
 FORM_OVERHEAD = 16 * MAX_FIELD_BYTES
 CHUNK = 64 * 1024
+# For the app's request handlers: bodies are read as sent, aiohttp decompressing none, and
+# one that claims a Content-Encoding is refused (20005). No form needs compressing (images
+# are compressed already), nothing then inflates past what was sent, and a short deflate
+# body cannot leave its request waiting for data that never comes (aiohttp 3.14 raises that
+# error where the request never sees it; a broken chunked body waits for body_timeout).
+SERVER_OPTIONS = {"auto_decompress": False}
 
 
 @dataclass
@@ -46,21 +56,30 @@ class Form:
         return self.image
 
 
-async def read_form(request: web.Request, *, takes_image: bool, max_image_bytes: int) -> Form:
+async def read_form(request: web.Request, *, takes_image: bool, max_image_bytes: int,
+                    body_timeout: float) -> Form:
     """Parse the request body into a Form.
 
     Endpoints that take an image accept only multipart (20005); the others accept urlencoded
     too. An image larger than ``max_image_bytes`` is refused (20006) as soon as that many
-    bytes have arrived, never after buffering the rest.
+    bytes have arrived, never after buffering the rest; a body not all there within
+    ``body_timeout`` seconds is refused (20005).
     """
+    if request.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        raise ApiError(ResultCode.MULTIPART_NEEDED)
     limit = max_image_bytes + FORM_OVERHEAD if takes_image else FORM_OVERHEAD
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(ResultCode.FILE_TOO_LARGE if takes_image else ResultCode.BAD_FIELD)
     try:
-        return await _read(request, takes_image, max_image_bytes)
+        async with asyncio.timeout(body_timeout):
+            return await _read(request, takes_image, max_image_bytes)
+    except TimeoutError as e:
+        log.info("%s %s: the body did not arrive within %.0f s", request.method, request.path,
+                 body_timeout)
+        raise ApiError(ResultCode.MULTIPART_NEEDED) from e
     except ConnectionResetError as e:
         raise ClientGone from e
-    except RequestPayloadError as e:  # the body does not decode as its Content-Encoding says
+    except RequestPayloadError as e:  # the body's framing is broken (chunked encoding)
         raise ApiError(ResultCode.MULTIPART_NEEDED) from e
 
 

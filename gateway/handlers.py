@@ -22,8 +22,10 @@ from shared.jobs import AddImage
 
 
 async def _form(request: web.Request, *, takes_image: bool) -> Form:
+    settings = request.app[SETTINGS]
     return await read_form(request, takes_image=takes_image,
-                           max_image_bytes=request.app[SETTINGS].max_image_bytes)
+                           max_image_bytes=settings.max_image_bytes,
+                           body_timeout=settings.body_timeout)
 
 
 async def _caller(request: web.Request, form: Form, *, app_keys: bool = False) -> Caller:

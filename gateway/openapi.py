@@ -21,7 +21,7 @@ Schema = dict[str, Any]
 
 # Codes any endpoint may answer: reading the form, and the service being unable to answer.
 _FORM = (C.MULTIPART_NEEDED, C.FIELD_MISSING, C.BAD_METADATA, C.BAD_FIELD, C.SYSTEM_BUSY)
-_OWNER = (C.BAD_SECRET, C.CHANNEL_NOT_FOUND, C.NOT_YOUR_CHANNEL)
+_OWNER = (C.BAD_SECRET, C.AUTH_LIMITED, C.CHANNEL_NOT_FOUND, C.NOT_YOUR_CHANNEL)
 _UPLOAD = (C.FILE_TOO_LARGE, C.BAD_IMAGE_FORMAT, C.FEATURES_INSUFFICIENT)
 
 
@@ -52,7 +52,11 @@ def describe(settings: Settings) -> Schema:
 
 
 def _intro(settings: Settings) -> str:
-    when = _WHEN | {C.RATE_LIMITED: _rate_limit(settings)}
+    when = _WHEN | {
+        C.MULTIPART_NEEDED: "the body is not multipart (nor urlencoded, where there is no "
+                            "file), is malformed, claims a Content-Encoding, or did not all "
+                            f"arrive within {settings.body_timeout:g} s",
+        C.RATE_LIMITED: _rate_limit(settings), C.AUTH_LIMITED: _auth_limit(settings)}
     codes = "\n".join(f"| {int(c)} | `{c.message}` | {when.get(c, '')} |" for c in C)
     return (
         "Register target images in channels, then find them in phone photos.\n\n"
@@ -61,7 +65,7 @@ def _intro(settings: Settings) -> str:
         f"most {MAX_FIELD_BYTES // 1024} KiB each, with no NUL character; a form has at most "
         f"{MAX_PARTS} parts, and of a field sent twice the first counts. An image is a JPEG or "
         "PNG (recognised by its content, not its name or part type) of at most "
-        f"{_limits(settings)}.\n\n"
+        f"{_limits(settings)}. Bodies are sent uncompressed (no Content-Encoding).\n\n"
         "Every answer is HTTP 200 with a JSON object whose `returncode` says what happened and "
         "`message` says it in words; other fields come only with returncode 0. An unknown path "
         "answers HTTP 404 and another method HTTP 405, both with returncode 20021.\n\n"
@@ -81,11 +85,18 @@ def _rate_limit(settings: Settings) -> str:
     return f"the user sent more than {settings.find_rate_limit:g} FindImage requests in a second"
 
 
+def _auth_limit(settings: Settings) -> str:
+    if settings.auth_failure_limit <= 0:
+        return "too many failed authentications (no limit is set here)"
+    return (f"the username or the client address failed {settings.auth_failure_limit} times "
+            "in a minute (GetImage's anonymous lookups of a missing channel or image count)")
+
+
 _WHEN: dict[C, str] = {
-    C.BAD_SECRET: "unknown user or wrong secret key",
+    C.BAD_SECRET: "unknown user or wrong secret key, or an app key on an endpoint other than "
+                  "FindImage and GetImage",
     C.NOT_YOUR_CHANNEL: "the channel belongs to another user",
-    C.MULTIPART_NEEDED: "the body is not multipart (nor urlencoded, where there is no file), "
-                        "or is malformed multipart",
+
     C.FILE_TOO_LARGE: "the image is over the byte limit, or over the pixel limit by its header",
     C.BAD_IMAGE_FORMAT: "not a JPEG or PNG by content, or one that does not decode",
     C.BAD_IDENTIFIER: f"identifier outside `{IDENTIFIER.pattern}`",
@@ -108,8 +119,8 @@ def _text(description: str) -> Schema:
             "description": description}
 
 
-_USERNAME = _text("The user's name.")
-_SECRET = _text("The user's secret key.")
+_USERNAME = _text("The user's name, or (FindImage and GetImage only) an app key's.")
+_SECRET = _text("The user's secret key, or the app key's secret.")
 _CHANNEL = _text("The channel's name.")
 _LEVEL: Schema = {"type": "integer", "minimum": 1, "maximum": 5,
                   "description": "How reliably the image can be recognised, 1 (hard) to 5."}

@@ -22,6 +22,7 @@ from schemathesis.checks import (
 )
 
 from shared.codes import ResultCode
+from shared.settings import Settings
 from tests.api import Api, User
 from tests.fuzz import documented_codes, fuzz, report
 from tests.images import encode, flat, target
@@ -29,6 +30,13 @@ from tests.images import encode, flat, target
 SHORT_CASES = 100  # about 15 s here; make fuzz runs it for CLOUDRECO_FUZZ_SECONDS
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The stack's settings without the limit on failed authentications: the fuzzer fails
+    many, and would otherwise be refused (20023) past the first few of each minute."""
+    return settings.model_copy(update={"auth_failure_limit": 0})
 
 
 async def _description(api: Api) -> dict[str, Any]:
