@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint bench bench-scale bench-scaling bench-restart bench-catalog loadtest chaos clean
+.PHONY: install run test lint fuzz bench bench-scale bench-scaling bench-restart bench-catalog loadtest chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -31,6 +31,13 @@ lint: install
 
 test: lint
 	$(BIN)/pytest
+
+# The fuzzers `make test` runs briefly (schemathesis against the stack, forms, field checks,
+# images), each for FUZZ_SECONDS: five of them, about 13 minutes by default. Each prints the
+# number of cases it ran.
+FUZZ_SECONDS ?= 150
+fuzz: install
+	CLOUDRECO_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/pytest -m fuzz --timeout 0
 
 bench: install
 	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA)

@@ -14,7 +14,7 @@ from gateway import auth, catalog, validate
 from gateway.auth import Caller
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
-from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS
 from gateway.replies import ApiError, reply
 from shared import changes
 from shared.cluster import shard_of
@@ -23,8 +23,10 @@ from shared.jobs import AddImage
 
 
 async def _form(request: web.Request, *, takes_image: bool) -> Form:
+    settings = request.app[SETTINGS]
     return await read_form(request, takes_image=takes_image,
-                           max_image_bytes=request.app[SETTINGS].max_image_bytes)
+                           max_image_bytes=settings.max_image_bytes,
+                           body_timeout=settings.body_timeout)
 
 
 async def _caller(request: web.Request, form: Form, *, app_keys: bool = False) -> Caller:
@@ -207,6 +209,11 @@ async def find_image(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: 200 while the gateway process serves (liveness)."""
     return reply()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the OpenAPI 3 description of this API (gateway/openapi.py)."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
 READY_TIMEOUT = 2.0  # seconds each readiness check may take

@@ -15,3 +15,4 @@ DB = web.AppKey("db", asyncpg.Pool)
 BACKEND = web.AppKey("backend", Backend)
 FAILURES = web.AppKey("failures", FailureLimit)
 METRICS = web.AppKey("metrics", RequestMetrics)
+OPENAPI = web.AppKey("openapi", bytes)  # the description, serialised once

@@ -39,11 +39,15 @@ def _not_json(constant: str) -> None:
     raise ValueError(f"{constant} is not JSON")
 
 
+POSITION_DIGITS = 9  # any catalog; and no huge int to parse (int() refuses over 4300 digits)
+MAX_POSITION = 10**POSITION_DIGITS - 1
+
+
 def position(value: str | None) -> int:
     if value is None:
         return 0
     # isdigit() also passes digits int() refuses, such as "²"
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > POSITION_DIGITS:
         raise ApiError(ResultCode.BAD_FIELD)
     return int(value)
 

@@ -384,7 +384,9 @@ def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None) -> Feature
         gray
         if s == 1.0
         else np.asarray(
-            cv2.resize(gray, (round(W0 * s), round(H0 * s)), interpolation=cv2.INTER_AREA), np.uint8
+            cv2.resize(gray, (max(1, round(W0 * s)), max(1, round(H0 * s))),
+                       interpolation=cv2.INTER_AREA),
+            np.uint8,
         )
     )
     det = _detect(im, cfg.query_sift_contrast, cfg.query_features)

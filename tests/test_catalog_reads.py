@@ -167,7 +167,8 @@ async def test_statistics_refusals(api: Api) -> None:
     await api.channel(bob, "bobs")
     base = {**alice.credentials, "startdate": "2026", "enddate": "2026"}
     for start, end in (("2026013", "2026"), ("20261301", "2026"), ("20260230", "2026"),
-                       ("2027", "2026"), ("year", "2026"), ("202601", "20260")):
+                       ("2027", "2026"), ("year", "2026"), ("202601", "20260"),
+                       ("\u0662\u0660\u0662\u0666", "2026")):  # Arabic-Indic digits
         answer = await api.post("Statistics", {**base, "startdate": start, "enddate": end})
         assert answer["returncode"] == ResultCode.BAD_DATE, (start, end)
     assert (await api.post("Statistics", {**base, "channel": "c1", "identifier": "zz"})
