@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from gateway.catalog import PAGE_SIZE
+from gateway.catalog import PAGE_SIZE, STATISTICS_PAGE
 from gateway.forms import MAX_FIELD_BYTES, MAX_PARTS
 from gateway.validate import IDENTIFIER, MAX_POSITION
 from shared.codes import ResultCode as C
@@ -200,10 +200,16 @@ def _endpoints(settings: Settings) -> list[_Endpoint]:
             {**owner, "startdate": _DATE, "enddate": _DATE,
              "channel": {**_CHANNEL, "description": "Count per identifier in this channel "
                                                     "instead of per channel."},
-             "identifier": {**identifier, "description": "Only this image (needs channel)."}},
+             "identifier": {**identifier, "description": "Only this image (needs channel)."},
+             "position": {"type": "integer", "minimum": 0, "maximum": MAX_POSITION,
+                          "description": "0-based index of the answer's first record; "
+                                         "default 0."}},
             ("username", "secretkey", "startdate", "enddate"),
             {"username": {"type": "string"}, "channel": {"type": "string"},
-             "records": {"type": "array", "items": _RECORD}},
+             "records": {"type": "array", "maxItems": STATISTICS_PAGE, "items": _RECORD},
+             "truncated": {"type": "boolean",
+                           "description": "More records follow: ask again from `position` "
+                                          f"+ {STATISTICS_PAGE}."}},
             (*_FORM, *_OWNER, C.BAD_DATE, C.IDENTIFIER_NOT_FOUND),
             always=("username", "records")),
         _Endpoint(
@@ -280,6 +286,11 @@ def _probes() -> Schema:
                             "responses": ready}},
         "/health": {"get": {"operationId": "health", "summary": "The same as /readyz",
                             "responses": ready}},
+        "/metrics": {"get": {"operationId": "metrics",
+                             "summary": "Prometheus metrics of this gateway and the cluster",
+                             "responses": {"200": {
+                                 "description": "Prometheus text exposition format.",
+                                 "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": {"operationId": "openapi", "summary": "This description",
                                   "responses": {"200": _answer("OpenAPI 3.0 document.",
                                                                {"type": "object"})}}},

@@ -61,6 +61,8 @@ def documented_codes(description: dict[str, Any]) -> dict[str, set[int]]:
         listed = codes.setdefault(path, set())
         for operation in item.values():
             for response in operation["responses"].values():
+                if "application/json" not in response["content"]:
+                    continue  # /metrics: Prometheus's text
                 schema = response["content"]["application/json"]["schema"]
                 for variant in schema.get("oneOf", [schema]):
                     listed.update(variant.get("properties", {}).get("returncode", {})
