@@ -68,6 +68,7 @@ class Step:
     times: dict[str, Counter[int]]  # response times in Locust's rounded milliseconds
     cores: tuple[float, float, float]  # CPU cores busy over the step: stack, Locust, the rest
     locust_lag: Counter[int]  # how late Locust's event loop woke (rounded ms: samples)
+    parts: dict[str, float]  # CPU cores busy in each part of the stack (gateway, matcher...)
 
     def answered(self, endpoint: str = "") -> int:
         """Requests answered with returncode 0: those of ``endpoint``, or of every endpoint."""
@@ -125,7 +126,7 @@ def run_step(stack: LocalStack, args: argparse.Namespace, secret: str, users: in
         "--warmup", str(args.warmup), "--measure", str(args.step_seconds),
         "--busy-pause", str(args.busy_pause), "--lag-file", str(out) + "-lag.json",
     ]
-    stack_before, locust_before = sum(stack.cpu_seconds().values()), children_cpu()
+    stack_before, locust_before = stack.cpu_seconds(), children_cpu()
     busy_before, started = busy_cpu(), time.monotonic()
     with (scratch / f"step-{users}.log").open("w") as log:
         done = subprocess.run(command, env={**os.environ, "LOCUST_SECRETKEY": secret},
@@ -136,11 +137,13 @@ def run_step(stack: LocalStack, args: argparse.Namespace, secret: str, users: in
                            + (scratch / f"step-{users}.log").read_text()[-2000:])
     busy = busy_cpu() - busy_before
     locust = children_cpu() - locust_before  # the stack's processes are not reaped yet
-    stack_cpu = sum(stack.cpu_seconds().values()) - stack_before
+    parts = {part: (used - stack_before.get(part, 0.0)) / wall
+             for part, used in sorted(stack.cpu_seconds().items())}
+    stack_cpu = sum(parts.values()) * wall
     seconds, counts, times = read_step(out.with_suffix(".json"), users)
     cores = (stack_cpu / wall, locust / wall, max(0.0, busy - stack_cpu - locust) / wall)
     lag = Counter(round(ms) for ms in json.loads(Path(str(out) + "-lag.json").read_text()))
-    return Step(users, seconds, counts, times, cores, lag)
+    return Step(users, seconds, counts, times, cores, lag, parts)
 
 
 def children_cpu() -> float:
@@ -289,6 +292,10 @@ def section(runs: list[Ladder], args: argparse.Namespace, command: str, minutes:
             header,
             "|---|---|---|---|---|---|---|---|---|---|---|---|",
             *(row(s) for s in run.steps),
+            "",
+            "The stack's CPU cores by process: " + "; ".join(
+                f"{s.users} users: " + ", ".join(f"{part} {c:.2f}" for part, c in s.parts.items())
+                for s in run.steps) + ".",
         ]
     return "\n".join(lines) + "\n"
 
