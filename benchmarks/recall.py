@@ -52,9 +52,9 @@ def _target_side(cfg: recognition.Config) -> dict[str, Any]:
 def distractor_features(data: Path, count: int, cfg: recognition.Config
                         ) -> list[tuple[int, bytes]]:
     """(level, stored features) of ``count`` distractors, cached per code and setting."""
-    here = Path(recognition.__file__).parent
-    digest = hashlib.sha1((here / "recognition.py").read_bytes() + (here / "pca.npy").read_bytes()
-                          + repr(_target_side(cfg)).encode()).hexdigest()[:12]
+    code = b"".join(p.read_bytes() for p in sorted(Path(recognition.__file__).parent.iterdir())
+                    if p.suffix in (".py", ".npy"))
+    digest = hashlib.sha1(code + repr(_target_side(cfg)).encode()).hexdigest()[:12]
     cache = ROOT / "bench-data" / f"features-{count}-{digest}.pkl"
     if cache.exists():
         cached: list[tuple[int, bytes]] = pickle.loads(cache.read_bytes())
