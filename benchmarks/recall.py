@@ -38,8 +38,7 @@ def parse_setting(text: str) -> tuple[str, Any]:
     key, value = text.split("=", 1)
     current = getattr(recognition.CFG, key)
     if isinstance(current, tuple):
-        kind = type(current[0]) if current else float
-        return key, tuple(kind(v) for v in value.split(",") if v)
+        return key, tuple(type(current[0])(v) for v in value.split(","))
     return key, type(current)(value)
 
 

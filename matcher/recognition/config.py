@@ -34,14 +34,6 @@ class Config:
     fine_sift_contrast: float = 0.005
     fine_view_sides: tuple[float, float] = (200.0, 500.0)
     fine_max_level: int = 1  # found only from close, sharp photos: never rated easy
-    # affine simulation (see tilts.py): tilt_budget of the target_budget entries go to
-    # keypoints of the target under tilts, ranked on tilt_views steep views
-    tilts: tuple[float, ...] = ()
-    tilt_directions: int = 4
-    tilt_budget: int = 0
-    tilt_views: int = 6
-    tilt_range: tuple[float, float] = (1.6, 3.0)
-    tilt_view_sides: tuple[float, float] = (150.0, 400.0)  # target's longer side in a view
     # --- query side (FindImage)
     query_scale: float = 0.5
     query_features: int = 800

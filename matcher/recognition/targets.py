@@ -15,8 +15,7 @@ from matcher.recognition.features import Features
 from matcher.recognition.level import expected_matches, rate_level
 from matcher.recognition.pca import project
 from matcher.recognition.sift import Detected, detect
-from matcher.recognition.tilts import steep_views, tilted_keypoints
-from matcher.recognition.views import credit_in, view_credit
+from matcher.recognition.views import view_credit
 
 
 def extract_target(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
@@ -45,8 +44,6 @@ def _extract(gray: NDArray[np.uint8], cfg: Config) -> Features:
     H0, W0 = gray.shape[:2]
     cand, sc, credit = ranked_candidates(gray, cfg)
     n = cfg.target_budget
-    if cfg.tilts and cfg.tilt_budget > 0 and len(cand.xy):
-        cand, sc, credit = _with_tilted(gray, cand, sc, credit, cfg)
     kept = cand.take(np.arange(min(n, len(cand.xy))))
     return Features(
         xy=kept.xy,
@@ -58,40 +55,6 @@ def _extract(gray: NDArray[np.uint8], cfg: Config) -> Features:
         n_views=cfg.n_views,
         angle=kept.angle,
         size=kept.size,
-    )
-
-
-def _with_tilted(
-    gray: NDArray[np.uint8],
-    cand: Detected,
-    sc: NDArray[np.int8],
-    credit: NDArray[np.float32],
-    cfg: Config,
-) -> tuple[Detected, NDArray[np.int8], NDArray[np.float32]]:
-    """The ranked candidates with up to ``tilt_budget`` keypoints of the tilted target put
-    in before the last ``tilt_budget`` of the budget: those re-found most often in steep
-    views, where the kept frontal keypoints compete with them."""
-    head = cfg.target_budget - cfg.tilt_budget
-    sims = tilted_keypoints(gray, cfg)
-    quota = cfg.tilt_budget // max(1, len(sims))
-    chosen = []
-    for around, tilted in sims:
-        union = Detected(
-            *(np.concatenate([a[:head], b]) for a, b in zip(cand, tilted, strict=True))
-        )
-        views = steep_views(gray, cfg, around)
-        steep = credit_in(views, union.xy, project(union.desc), cfg)[head:]
-        best = np.lexsort((-tilted.response, -steep))
-        chosen.append(tilted.take(best[steep[best] > 0][:quota]))
-    take = Detected(*(np.concatenate(parts) for parts in zip(*chosen, strict=True)))
-    n = len(take.xy)
-    out = Detected(
-        *(np.concatenate([a[:head], b, a[head:]]) for a, b in zip(cand, take, strict=True))
-    )
-    return (
-        out,
-        np.concatenate([sc[:head], np.full(n, len(cfg.target_sizes), np.int8), sc[head:]]),
-        np.concatenate([credit[:head], np.zeros(n, np.float32), credit[head:]]),
     )
 
 

@@ -4,8 +4,6 @@ re-found in them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 import cv2
 import numpy as np
 from numpy.typing import NDArray
@@ -53,23 +51,13 @@ def view_credit(
     """For each target keypoint (``xy`` in ``gray``'s pixels, raw SIFT ``d128``), the number
     of ``cfg.n_views`` views in which a view keypoint at the same place (``view_tol``) has it
     as its nearest descriptor."""
-    if cfg.n_views <= 0 or len(xy) == 0:
-        return np.zeros(len(xy), np.float32)
-    rng = np.random.default_rng(cfg.view_seed)
-    views = (render_view(gray, rng, cfg) for _ in range(cfg.n_views))
-    return credit_in(views, xy, project(d128), cfg)
-
-
-def credit_in(
-    views: Iterable[tuple[NDArray[np.uint8], NDArray[np.float64]]],
-    xy: NDArray[np.float32],
-    pd: NDArray[np.float32],
-    cfg: Config,
-) -> NDArray[np.float32]:
-    """Credit of target keypoints at ``xy`` (projected descriptors ``pd``) over ``views``,
-    each an image and the homography from the target's pixels to it."""
     credit = np.zeros(len(xy), np.float32)
-    for view, Hfull in views:
+    if cfg.n_views <= 0 or len(xy) == 0:
+        return credit
+    pd = project(d128)
+    rng = np.random.default_rng(cfg.view_seed)
+    for _ in range(cfg.n_views):
+        view, Hfull = render_view(gray, rng, cfg)
         vxy, vd = detect(view, cfg.query_sift_contrast)[:2]
         if len(vxy) == 0:
             continue
