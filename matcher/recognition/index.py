@@ -203,7 +203,7 @@ class ChannelIndex:
             with self._lock.write():  # the wider lookup sets the index-wide ef
                 candidates = self._candidates(q, debug, threads, wide=True) or []
         out = [m for c in candidates if (m := check(q, c, self.cfg, debug)) is not None]
-        out.sort(key=lambda m: -m.score)
+        out.sort(key=Match.order)
         return out[:limit]
 
     def _knn(

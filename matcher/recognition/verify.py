@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 
 from matcher.recognition.candidates import Candidate, Entries, Pairs
+from matcher.recognition.confidence import evidence, inside
 from matcher.recognition.config import Config
 from matcher.recognition.features import Features, Match
 from matcher.recognition.geometry import clusters, consistent
@@ -94,4 +95,7 @@ def fit(
         return None
     if cv2.contourArea(cv2.convexHull(src[inl])) < cfg.min_hull * w * h:
         return None
-    return Match(image_id=c.image_id, score=float(ni), corners=out.astype(np.float32))
+    outline = out.astype(np.float64)
+    centred = bool(inside(outline, np.array([[q.width / 2, q.height / 2]], np.float32))[0])
+    why = evidence(outline, src[inl], len(p.rows), (w, h), q.xy, (q.width, q.height))
+    return Match(c.image_id, float(ni), out.astype(np.float32), centred, why)
