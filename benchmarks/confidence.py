@@ -112,7 +112,7 @@ def save(path: Path, photos: list[Photo], found: list[list[Match]]) -> None:
             for n, (p, ms) in enumerate(zip(photos, found, strict=True)) for m in ms
             if m.evidence is not None]
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, rows=np.array(rows, np.float64).reshape(-1, 7),
+    np.savez(path, rows=np.array(rows, np.float64).reshape(-1, 9),
              kinds=np.array([p.kind for p in photos]),
              expected=np.array([p.expected for p in photos]))
 

@@ -36,8 +36,8 @@ class Run(NamedTuple):
 def load(seed: int) -> Run:
     with np.load(ROOT / "bench-data" / f"confidence-{seed}.npz") as a:
         rows, kinds, expected = a["rows"], a["kinds"], a["expected"]
-    ev = [Evidence(int(r[3]), int(r[4]), float(r[5]), float(r[6])) for r in rows]
-    x = np.array([features(e) for e in ev], np.float64).reshape(-1, 4)
+    ev = [Evidence(int(r[3]), int(r[4]), *map(float, r[5:9])) for r in rows]
+    x = np.array([features(e) for e in ev], np.float64).reshape(-1, 6)
     return Run(rows[:, 0].astype(np.int64), rows[:, 1] > 0, rows[:, 2] > 0, rows[:, 3], x,
                kinds, expected)
 
@@ -87,7 +87,8 @@ def main() -> None:
     y = np.concatenate([r.right for r in train])
     w = logistic(x, y)
     print(f"{len(y)} verified matches, {int(y.sum())} right; weights "
-          f"(1, log2 inliers, spread, share) = ({', '.join(f'{v:.3f}' for v in w)})")
+          f"(1, log2 inliers, spread, share, coverage, rest) = "
+          f"({', '.join(f'{v:.3f}' for v in w)})")
     for threshold in (0.0, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9):
         cells = []
         for name, runs in (("train", train), ("test", [load(s) for s in args.test])):
