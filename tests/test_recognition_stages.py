@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from matcher.recognition import CFG, Features
 from matcher.recognition.candidates import Pairs
-from matcher.recognition.confidence import inside, rest_confirmed
 from matcher.recognition.geometry import clusters
-from matcher.recognition.outline import outline_ok
+from matcher.recognition.outline import inside, outline_ok
 from matcher.recognition.pca import PCA, project
 from matcher.recognition.slots import from_fraction, from_geo, to_fraction, to_geo
 from matcher.recognition.verify import one_to_one
@@ -96,18 +94,3 @@ def test_inside_a_convex_outline() -> None:
     outline = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
     points = np.array([[5, 5], [11, 5], [5, -1], [9.9, 9.9]], np.float32)
     assert inside(outline, points).tolist() == [True, False, False, True]
-
-
-def test_rest_of_the_target_is_confirmed_only_where_the_photo_shows_it() -> None:
-    rng = np.random.default_rng(2)
-    entries = np.array([[x, y] for x in (10, 50, 90) for y in (10, 50, 90)], np.float32)
-    desc = rng.normal(size=(9, PCA.dim)).astype(np.float32)
-    desc /= np.linalg.norm(desc, axis=1, keepdims=True)
-    landed = entries.astype(np.float64) * 2  # the photo shows the target twice as large
-    hull = cv2.convexHull(entries[:2])  # inliers only along one edge of the target
-    same = (landed[2:].astype(np.float32), desc[2:], (200, 200))
-    assert rest_confirmed(entries, desc, landed, hull, same, 4.0, 0.6) == 1.0
-    other = rng.normal(size=(7, PCA.dim)).astype(np.float32)
-    other /= np.linalg.norm(other, axis=1, keepdims=True)
-    elsewhere = (landed[2:].astype(np.float32), other, (200, 200))
-    assert rest_confirmed(entries, desc, landed, hull, elsewhere, 4.0, 0.6) == 0.0

@@ -58,10 +58,6 @@ class Config:
     min_hull: float = 0.02  # hull of inliers in the target / target area
     angle_tol: float = 20.0  # degrees: inlier orientation vs the homography's
     size_tol: float = 1.68  # factor (0.75 octave): inlier size vs the homography's
-    # a match is accepted when P(right | evidence) by these weights (over confidence.features,
-    # fitted on generated covers, see BENCHMARKS.md) reaches min_confidence
-    confidence_weights: tuple[float, ...] = (0.0,) * 6
-    min_confidence: float = 0.0
     # correspondences kept near the densest (rotation, scale) group
     cluster_angle: float = 30.0  # degrees
     cluster_scale: float = 1.0  # octaves

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
-from matcher.recognition.confidence import Evidence
-
 
 @dataclass(frozen=True)
 class Features:
@@ -36,7 +34,6 @@ class Match:
     score: float
     corners: NDArray[np.float32]  # (4,2) the target's corners in photo pixels
     centred: bool = False  # the outline holds the photo's centre
-    evidence: Evidence | None = field(default=None, compare=False)
 
     def order(self) -> tuple[bool, float]:
         """Sort key, best first: centred on the photo, then by score (as answer_order)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -29,6 +31,16 @@ def outline_ok(c: NDArray[np.float64], cfg: Config, W: int, H: int) -> bool:
         max(sides[0], sides[2]) / min(sides[0], sides[2]) <= cfg.max_side_ratio
         and max(sides[1], sides[3]) / min(sides[1], sides[3]) <= cfg.max_side_ratio
     )
+
+
+def inside(outline: NDArray[np.float64], xy: NDArray[np.floating[Any]]) -> NDArray[np.bool_]:
+    """Which points ``xy`` lie inside a convex outline (4,2) that turns as ``outline_ok``
+    requires."""
+    a, b = outline, np.roll(outline, -1, 0)
+    edge = b - a  # (4,2)
+    rel = xy[:, None, :] - a[None]  # (n,4,2)
+    cross = edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0]
+    return np.asarray((cross > 0).all(1), bool)
 
 
 def plausible(corners: NDArray[np.float32], width: int, height: int, cfg: Config = CFG) -> bool:

@@ -10,11 +10,10 @@ import cv2
 import numpy as np
 
 from matcher.recognition.candidates import Candidate, Entries, Pairs
-from matcher.recognition.confidence import evidence, inside, probability, rest_confirmed
 from matcher.recognition.config import Config
 from matcher.recognition.features import Features, Match
 from matcher.recognition.geometry import clusters, consistent
-from matcher.recognition.outline import outline_ok
+from matcher.recognition.outline import inside, outline_ok
 from matcher.recognition.slots import from_fraction
 
 Debug = dict[str, Any] | None
@@ -91,29 +90,10 @@ def fit(
         return None
     corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32)
     out = cv2.perspectiveTransform(corners, Hm)[0]
-    if not outline_ok(out.astype(np.float64), cfg, q.width, q.height):
+    outline = out.astype(np.float64)
+    if not outline_ok(outline, cfg, q.width, q.height):
         return None
     if cv2.contourArea(cv2.convexHull(src[inl])) < cfg.min_hull * w * h:
         return None
-    outline = out.astype(np.float64)
     centred = bool(inside(outline, np.array([[q.width / 2, q.height / 2]], np.float32))[0])
-    entries = src if c.own is None else from_fraction(c.own.xy, w, h)
-    landed = cv2.perspectiveTransform(entries[None].astype(np.float64), Hm)[0]
-    hull = cv2.convexHull(src[inl])
-    rest = (
-        1.0
-        if c.own is None
-        else rest_confirmed(
-            entries,
-            c.own.desc,
-            landed,
-            hull,
-            (q.xy, q.desc, (q.width, q.height)),
-            2 * cfg.reproj,
-            cfg.rematch_maxdist,
-        )
-    )
-    why = evidence(outline, src[inl], len(p.rows), (w, h), q.xy, (q.width, q.height), landed, rest)
-    if probability(why, cfg.confidence_weights) < cfg.min_confidence:
-        return None
-    return Match(c.image_id, float(ni), out.astype(np.float32), centred, why)
+    return Match(c.image_id, float(ni), out.astype(np.float32), centred)

@@ -1,6 +1,7 @@
-"""Generated covers that share a masthead, for fitting and checking how matches are accepted.
+"""Generated covers that share a masthead: how often a photo of a cover that is not in the
+catalog is answered with another cover that carries the same masthead.
 
-    python -m benchmarks.confidence --data ../shared/bench/public [--seed 1] [--groups 40]
+    python -m benchmarks.mastheads --data ../shared/bench/public [--seed 1] [--groups 40]
 
 Builds a catalog from make_bench.py posters (never the benchmark's images): ``--groups``
 groups of three covers that share one masthead (see generated.masthead), two of each group
@@ -8,8 +9,8 @@ in the catalog and the third left out, and ``--plain`` covers without one. Photo
 camera-like view (easy, medium or hard) of every catalog cover, three of every left-out
 cover (a magazine whose masthead is in the catalog on other issues: any answer is false) and
 one of each of ``--negatives`` other posters. Each photo is searched in-process with the
-shipped settings; every verified match is written with its evidence and whether it is right
-to ``bench-data/confidence-<seed>.npz``, and the answers are scored.
+shipped settings and the answers are scored: right answers on covers with and without a
+masthead, false answers on left-out covers and on other negatives, wrong identifiers.
 """
 
 from __future__ import annotations
@@ -29,8 +30,6 @@ from benchmarks.generated import DIFFICULTIES, make_bench, masthead, posters, vi
 from matcher import recognition
 from matcher.features import MIN_QUERY_FEATURES
 from matcher.recognition import ChannelIndex, Match
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 class Photo(NamedTuple):
@@ -105,18 +104,6 @@ def tally(photos: list[Photo], answers: list[int]) -> dict[str, str]:
     return out | {"wrong": str(wrong)}
 
 
-def save(path: Path, photos: list[Photo], found: list[list[Match]]) -> None:
-    """One row per verified match: its photo, whether it is right, whether it is centred, and
-    its evidence."""
-    rows = [(n, m.image_id == p.expected, m.centred, *m.evidence)
-            for n, (p, ms) in enumerate(zip(photos, found, strict=True)) for m in ms
-            if m.evidence is not None]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, rows=np.array(rows, np.float64).reshape(-1, 9),
-             kinds=np.array([p.kind for p in photos]),
-             expected=np.array([p.expected for p in photos]))
-
-
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", type=Path, required=True, help="benchmark data beside make_bench.py")
@@ -128,7 +115,6 @@ def main() -> None:
     cv2.setNumThreads(1)
     catalog, photos = build(args.data, args.seed, args.groups, args.plain, args.negatives)
     found, timing = search_all(catalog, photos)
-    save(ROOT / "bench-data" / f"confidence-{args.seed}.npz", photos, found)
     answers = [ms[0].image_id if ms else -1 for ms in found]
     print(f"seed {args.seed}: {len(catalog)} covers, {len(photos)} photos; "
           f"{tally(photos, answers)}; extract+search median {timing['query_ms']:.0f} ms")
