@@ -16,6 +16,7 @@ masthead, false answers on left-out covers and on other negatives, wrong identif
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from collections import Counter
@@ -27,9 +28,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.generated import DIFFICULTIES, make_bench, masthead, posters, view, with_masthead
+from benchmarks.recall import parse_setting
 from matcher import recognition
 from matcher.features import MIN_QUERY_FEATURES
-from matcher.recognition import ChannelIndex, Match
+from matcher.recognition import ChannelIndex, Config, Match
 
 
 class Photo(NamedTuple):
@@ -73,18 +75,18 @@ def build(data: Path, seed: int, groups: int, plain: int, negatives: int
     return catalog, photos
 
 
-def search_all(catalog: list[NDArray[np.uint8]], photos: list[Photo]
+def search_all(catalog: list[NDArray[np.uint8]], photos: list[Photo], cfg: Config
                ) -> tuple[list[list[Match]], dict[str, float]]:
     """Every photo's verified matches, and the median seconds of extract and search."""
-    index = ChannelIndex()
+    index = ChannelIndex(cfg=cfg)
     for image_id, cover in enumerate(catalog):
-        f = recognition.extract_target(_gray(cover))
-        if recognition.rate_level(f):
+        f = recognition.extract_target(_gray(cover), cfg)
+        if recognition.rate_level(f, cfg):
             index.add(image_id, f)
     found, seconds = [], []
     for p in photos:
         started = time.perf_counter()
-        q = recognition.extract_query(p.image)
+        q = recognition.extract_query(p.image, cfg)
         found.append(index.search(q, limit=10) if len(q.xy) >= MIN_QUERY_FEATURES else [])
         seconds.append(time.perf_counter() - started)
     return found, {"query_ms": float(np.median(seconds) * 1000)}
@@ -111,13 +113,16 @@ def main() -> None:
     p.add_argument("--groups", type=int, default=40)
     p.add_argument("--plain", type=int, default=80)
     p.add_argument("--negatives", type=int, default=60)
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     args = p.parse_args()
+    cfg = dataclasses.replace(recognition.CFG, **dict(map(parse_setting, args.set)))
     cv2.setNumThreads(1)
     catalog, photos = build(args.data, args.seed, args.groups, args.plain, args.negatives)
-    found, timing = search_all(catalog, photos)
+    found, timing = search_all(catalog, photos, cfg)
     answers = [ms[0].image_id if ms else -1 for ms in found]
-    print(f"seed {args.seed}: {len(catalog)} covers, {len(photos)} photos; "
-          f"{tally(photos, answers)}; extract+search median {timing['query_ms']:.0f} ms")
+    print(f"seed {args.seed} {args.set or 'defaults'}: {len(catalog)} covers, "
+          f"{len(photos)} photos; {tally(photos, answers)}; "
+          f"extract+search median {timing['query_ms']:.0f} ms")
 
 
 if __name__ == "__main__":
