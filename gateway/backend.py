@@ -34,6 +34,7 @@ from shared.jobs import (
     Search,
     SearchResult,
     add_queue,
+    answer_order,
     doorbell_key,
     owner_key,
     replicas_key,
@@ -154,7 +155,7 @@ class Backend:
             for s in range(self.settings.shards) if s != extracted.shard
         ))
         found = extracted.found() + [m for a in answers for m in SearchResult.from_wire(a).found()]
-        return extracted, sorted(found, key=lambda m: -m.score)
+        return extracted, sorted(found, key=answer_order)
 
     async def add(self, job: AddImage) -> AddResult:
         """Store and index a target on its shard (``job.deadline`` is filled in here)."""

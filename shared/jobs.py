@@ -65,10 +65,15 @@ class Wire:
         if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
             raise WireError(f"{cls.__name__}: expected wire version {WIRE_VERSION}")
         assert dataclasses.is_dataclass(cls)
-        try:
-            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        try:  # a field with a default may be missing: it was added after the version
+            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)
+                          if f.name in data or not _has_default(f)})
         except KeyError as e:
             raise WireError(f"{cls.__name__}: missing {e}") from e
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,6 +124,14 @@ class Found(Wire):
     channel_id: int
     score: float
     corners: list[list[float]]
+    centred: bool = False  # the target's outline holds the photo's centre (see answer_order)
+
+
+def answer_order(m: Found) -> tuple[bool, float]:
+    """Sort key of matches, best first: the targets the photo is centred on (their outline
+    holds its centre), then by score. A photo of one cover lying beside another answers the
+    one it is aimed at, even when the other gives more inliers."""
+    return (not m.centred, -m.score)
 
 
 @dataclasses.dataclass(frozen=True)
