@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ from arq.connections import ArqRedis
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.exposition import generate_latest
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from redis.exceptions import RedisError
 
@@ -32,17 +34,33 @@ CLUSTER_TIMEOUT = 2.0  # seconds the Redis reads of one scrape may take
 
 
 class RequestMetrics:
-    """This gateway's counters, in a registry of their own (one per app, none global)."""
+    """This gateway's counters, in a registry of their own (one per app, none global).
+
+    Gateways sharing a port (``cloudreco run`` starts several) each answer some scrapes; with
+    ``PROMETHEUS_MULTIPROC_DIR`` set (``cloudreco run`` sets it for them) every process writes
+    its counters to files there and a scrape of any one sums them all, killed ones included.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.shared_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
         self.requests = Counter("cloudreco_requests", "Requests answered, by endpoint and "
                                 "result code (- for answers without one)",
                                 ["endpoint", "returncode"], registry=self.registry)
         self.latency = Histogram("cloudreco_request_duration_seconds",
                                  "Time from a request's arrival to its answer",
                                  ["endpoint"], buckets=LATENCY_BUCKETS, registry=self.registry)
-        ProcessCollector(registry=self.registry)
+        if self.shared_dir is None:
+            ProcessCollector(registry=self.registry)
+
+    def scraped(self) -> CollectorRegistry:
+        """The registry to expose: this process's, or every gateway's summed."""
+        if self.shared_dir is None:
+            return self.registry
+        summed = CollectorRegistry()
+        MultiProcessCollector(  # type: ignore[no-untyped-call]
+            summed, path=self.shared_dir)
+        return summed
 
     def observe(self, endpoint: str, returncode: str, seconds: float) -> None:
         self.requests.labels(endpoint, returncode).inc()

@@ -73,6 +73,6 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus's text format (see ``gateway/metrics.py``)."""
     backend = request.app[BACKEND]
-    body = await exposition(request.app[METRICS].registry, backend.redis,
+    body = await exposition(request.app[METRICS].scraped(), backend.redis,
                             backend.settings.shards)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
