@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from aiohttp import BodyPartReader, StreamReader, web
+from aiohttp import BodyPartReader, StreamReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web import RequestPayloadError
 
@@ -83,8 +83,15 @@ async def read_form(request: web.Request, *, takes_image: bool, max_image_bytes:
         raise ApiError(ResultCode.MULTIPART_NEEDED) from e
 
 
+def _media_type(request: web.Request) -> str:
+    """The Content-Type's media type, lower case, without its parameters. aiohttp's
+    ``request.content_type`` runs the header through the standard library's email parser,
+    which took an eighth of a gateway's CPU with 64 load-test users."""
+    return request.headers.get(hdrs.CONTENT_TYPE, "").partition(";")[0].strip().lower()
+
+
 async def _read(request: web.Request, takes_image: bool, max_image_bytes: int) -> Form:
-    ctype = request.content_type
+    ctype = _media_type(request)
     if ctype == "multipart/form-data":
         try:
             return await _read_multipart(request, takes_image, max_image_bytes)

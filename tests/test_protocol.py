@@ -53,6 +53,15 @@ async def test_malformed_bodies_answer_multipart_needed(api: Api, body: bytes,
         assert answer["returncode"] in (ResultCode.MULTIPART_NEEDED, ResultCode.FIELD_MISSING)
 
 
+@pytest.mark.parametrize("ctype", ["application/x-www-form-urlencoded",
+                                   "Application/X-WWW-Form-Urlencoded ; charset=UTF-8"])
+async def test_a_media_type_is_read_whatever_its_case_and_parameters(api: Api, ctype: str
+                                                                    ) -> None:
+    body = b"username=nobody&secretkey=wrong&channel=posters"
+    status, answer = await _raw(api, "POST", "/GetImages", body, ctype)
+    assert (status, answer["returncode"]) == (200, ResultCode.BAD_SECRET)
+
+
 async def test_huge_text_bodies_are_refused_without_reading_them(api: Api) -> None:
     body = b"username=" + b"a" * (4 << 20)
     status, answer = await _raw(api, "POST", "/GetImages", body,
