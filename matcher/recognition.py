@@ -11,7 +11,8 @@ Pipeline
 target (AddImage):  SIFT on the target resized to a few "as seen in a photo" sizes, RootSIFT,
                     PCA, then a fixed budget of descriptors spread over the image and over the
                     scales (so a target costs a bounded number of index entries).
-query (photo):      SIFT on the photo downscaled by ``query_scale``, RootSIFT, PCA.
+query (photo):      SIFT on the photo downscaled by ``query_scale``, to at most
+                    ``query_max_side`` on its long side, RootSIFT, PCA.
 search:             knn in one hnswlib index per channel -> votes per image ->
                     correspondences of the best candidates (the knn's, or if those fail, each
                     photo descriptor's nearest among the candidate's own) that agree on one
@@ -46,6 +47,7 @@ __all__ = [
     "extract_query",
     "extract_target",
     "load_pca",
+    "query_side",
     "rate_level",
 ]
 
@@ -76,6 +78,7 @@ class Config:
     fine_max_level: int = 1  # found only from close, sharp photos: never rated easy
     # --- query side
     query_scale: float = 0.5
+    query_max_side: int = 320  # px: the long side a photo is searched at, at most
     query_features: int = 800
     query_sift_contrast: float = 0.01
     # --- index
@@ -91,7 +94,7 @@ class Config:
     min_votes: float = 1.5
     # --- verification
     method: str = "magsac"  # or "ransac"
-    reproj: float = 6.0  # px in the query photo
+    reproj: float = 3.0  # px in the photo as searched (at query_side)
     min_inliers: int = 7  # inliers that also agree in orientation and scale
     min_inlier_ratio: float = 0.0
     min_area: float = 0.004  # projected outline area / photo area
@@ -376,15 +379,29 @@ def _extract_target(gray: NDArray[np.uint8], cfg: Config) -> Features:
     )
 
 
-def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
+def query_side(width: int, height: int, cfg: Config | None = None) -> float:
+    """The long side, in pixels, a photo of ``width`` x ``height`` is searched at."""
     cfg = cfg or CFG
-    H0, W0 = gray.shape[:2]
-    s = cfg.query_scale
+    return min(cfg.query_scale * max(width, height), float(cfg.query_max_side))
+
+
+def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None, *, reduced: int = 1,
+                  full_size: tuple[int, int] | None = None) -> Features:
+    """The features of a photo, brought to ``query_side``. ``gray`` may be the photo decoded
+    reduced by ``reduced`` from its ``full_size`` (width, height): positions, sizes and the
+    size come out in the full photo's pixels either way."""
+    cfg = cfg or CFG
+    H, W = gray.shape[:2]
+    W0, H0 = full_size or (W * reduced, H * reduced)
+    k = min(1.0, query_side(W0, H0, cfg) / max(W0, H0) * reduced)  # of the decoded image
+    s = k / reduced  # of the full photo
     im = (
         gray
-        if s == 1.0
+        if k == 1.0
         else np.asarray(
-            cv2.resize(gray, (round(W0 * s), round(H0 * s)), interpolation=cv2.INTER_AREA), np.uint8
+            cv2.resize(gray, (max(1, round(W * k)), max(1, round(H * k))),
+                       interpolation=cv2.INTER_AREA),
+            np.uint8,
         )
     )
     det = _detect(im, cfg.query_sift_contrast, cfg.query_features)
@@ -832,7 +849,9 @@ def _fit(
     src = _from_fraction(p.xy, w, h)
     dst = q.xy[p.rows].astype(np.float32)
     meth = cv2.USAC_MAGSAC if cfg.method == "magsac" else cv2.RANSAC
-    Hm, mask = cv2.findHomography(src, dst, meth, cfg.reproj, maxIters=2000, confidence=0.995)
+    # the photo's positions are in its own pixels, searched at query_side of its long side
+    reproj = cfg.reproj * max(q.width, q.height) / query_side(q.width, q.height, cfg)
+    Hm, mask = cv2.findHomography(src, dst, meth, reproj, maxIters=2000, confidence=0.995)
     if Hm is None or mask is None:
         return None
     inl = mask.ravel().astype(bool)
