@@ -22,8 +22,13 @@ DISTRACTOR_ID = 10_000_000  # distractors' image ids start here, above the catal
 
 
 def gray(path: Path) -> NDArray[np.uint8]:
-    """An image decoded whole, as AddImage decodes a catalog image."""
+    """An image decoded whole."""
     return decode_gray(path.read_bytes(), LIMITS).gray
+
+
+def target(path: Path, cfg: recognition.Config | None = None) -> recognition.Features:
+    """A catalog image's features as AddImage extracts them."""
+    return features.target_features(path.read_bytes(), LIMITS, cfg)
 
 
 def photo(path: Path, cfg: recognition.Config | None = None) -> recognition.Features:
@@ -39,7 +44,7 @@ def index_catalog(data: Path, cfg: recognition.Config | None = None
     names: dict[int, str] = {}
     levels: dict[str, int] = {}
     for path in sorted((data / "catalog").glob("*.jpg")):
-        f = recognition.extract_target(gray(path), cfg)
+        f = target(path, cfg)
         levels[path.stem] = recognition.rate_level(f)
         if levels[path.stem]:
             names[len(names)] = path.stem
@@ -50,7 +55,7 @@ def index_catalog(data: Path, cfg: recognition.Config | None = None
 def _extract_targets(paths: list[Path], cfg: recognition.Config) -> list[recognition.Features]:
     cv2.setNumThreads(1)
     with threadpool_limits(1):
-        return [recognition.extract_target(gray(path), cfg) for path in paths]
+        return [target(path, cfg) for path in paths]
 
 
 def extract_targets(paths: list[Path], cfg: recognition.Config, chunk: int = 250

@@ -8,11 +8,14 @@ stored and sent in.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgpack
 import numpy as np
 
 from matcher.imaging import Limits, decode_gray
 from matcher.recognition import (
+    CFG,
     Config,
     Features,
     extract_query,
@@ -46,9 +49,19 @@ def photo_features(image: bytes, limits: Limits, cfg: Config | None = None) -> F
                          full_size=(photo.width, photo.height))
 
 
-def target_features(image: bytes, limits: Limits) -> Features:
-    """The features of an uploaded catalog image, decoded whole (raises ImageRejected)."""
-    return extract_target(decode_gray(image, limits).gray)
+def target_features(image: bytes, limits: Limits, cfg: Config | None = None) -> Features:
+    """The features of an uploaded catalog image (raises ImageRejected), in its own pixels.
+    The largest image target extraction draws from it is a synthetic view's source, brought
+    to twice the view's size: a JPEG is decoded reduced to no less than twice that, so that
+    the last halving is INTER_AREA's, as for photos."""
+    cfg = cfg or CFG
+    side = 4 * max(cfg.view_sides[1], cfg.fine_view_sides[1])
+    decoded = decode_gray(image, limits, side=lambda w, h: side)
+    f = extract_target(decoded.gray, cfg)
+    if decoded.reduced == 1:
+        return f
+    return replace(f, xy=f.xy * decoded.reduced, width=decoded.width, height=decoded.height,
+                   size=None if f.size is None else f.size * decoded.reduced)
 
 
 def rate_query(f: Features) -> int:

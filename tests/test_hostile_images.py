@@ -1,5 +1,6 @@
 """Uploads a client can break, craft or shrink: each answers its documented code through the
-API, never 20015 and never an ERROR line; a photo of any size answers in its own pixels."""
+API, never 20015 and never an ERROR line; photos and catalog images of any size answer in
+their own pixels."""
 
 from __future__ import annotations
 
@@ -99,3 +100,15 @@ async def test_a_photo_is_answered_in_its_own_pixels_at_any_size_and_orientation
     # verified as well at any size (its tolerance holds in the pixels searched: 35 inliers
     # at 640 x 480, 34 at 4032 x 3024; 29 when it held in the photo's own pixels)
     assert min(scores) >= 0.9 * max(scores), scores
+
+
+async def test_a_large_catalog_image_is_found_as_its_small_copy_is(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    large = upscaled(target(GARDEN), 5.0)  # 4000 px on its long side: decoded reduced to 1/2
+    assert (await api.add(alice, "posters", "garden", large))["returncode"] == ResultCode.SUCCESS
+    photo, corners = photo_of(GARDEN, seed=3)
+    found = await api.find(alice, photo, "posters")
+    assert found["identifier"] == "garden"
+    # the corners of the same outline, whatever size it was added at
+    assert np.abs(np.array(found["corners"]) - corners).max() < 6.0
