@@ -79,6 +79,7 @@ def main() -> None:
                                                    cv2.IMREAD_GRAYSCALE).shape
         for side in args.sides:
             cfg = dataclasses.replace(recognition.CFG, query_max_side=side)
+            index.cfg = cfg  # verification's tolerance is in the pixels searched
             answers: dict[str, str] = {}
             errors: list[float] = []
             seconds = []

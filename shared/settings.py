@@ -33,10 +33,10 @@ class Settings(BaseSettings):
     # Decoded images larger than this many pixels are refused before decoding (20006): a
     # 2 MiB PNG can otherwise inflate to gigabytes.
     max_image_pixels: int = Field(40_000_000, ge=10_000)
-    # A PNG's image data once inflated (width x height x samples x bytes per sample), over which
-    # it is refused (20006): unlike a JPEG, a PNG cannot be decoded reduced, and inflating it
-    # is what costs (BENCHMARKS.md, "Photo size"). 32 MiB: a 4K RGB screenshot, a 33 MP grey one.
-    max_png_inflated_bytes: int = Field(32 * 1024 * 1024, ge=1024)
+    # A PNG's image data once inflated (its rows of samples), over which it is refused (20006):
+    # unlike a JPEG, a PNG cannot be decoded reduced, and inflating and unfiltering it is what
+    # costs (BENCHMARKS.md, "Photo size"). 24 MiB: a 4K RGB screenshot, a 25 MP grey image.
+    max_png_inflated_bytes: int = Field(24 * 1024 * 1024, ge=1024)
     # How long the gateway waits for the matchers on one request before answering 20015.
     job_timeout: float = Field(5.0, gt=0)
     # The longest an idle matcher worker waits on its queue's doorbell before looking at the

@@ -32,6 +32,7 @@ def _hostile() -> dict[str, tuple[bytes, ResultCode]]:
     noise = np.random.default_rng(1).integers(0, 256, 20_000, np.uint8).tobytes()
     progressive = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_PROGRESSIVE, 1])[1].tobytes()
     last_scan = progressive[progressive.rindex(b"\xff\xda"):-2]
+    sof2 = progressive.index(b"\xff\xc2")
     rows = zlib.compress(bytes(64 * 65))
     return {
         "truncated JPEG": (photo[: len(photo) // 2], BROKEN),
@@ -42,10 +43,14 @@ def _hostile() -> dict[str, tuple[bytes, ResultCode]]:
         "JPEG signature, then a PNG": (photo[:3] + png, BROKEN),
         "JPEG declaring 60000 x 60000": (
             photo[: sof + 5] + struct.pack(">HH", 60000, 60000) + photo[sof + 9 :], TOO_LARGE),
+        # its decoder would hold 120 MB of coefficients, whatever size it decoded to
+        "progressive JPEG declaring 7296 x 5472": (
+            progressive[: sof2 + 5] + struct.pack(">HH", 5472, 7296) + progressive[sof2 + 9 :],
+            TOO_LARGE),
         "PNG declaring 60000 x 60000": (raw_png(60000, 60000, rows), TOO_LARGE),
         # 64 x 64 declared, 50 MB of rows inflated from 50 KB
         "PNG inflating past its rows": (raw_png(64, 64, zlib.compress(bytes(50 << 20), 9)), BROKEN),
-        # 12 MP of RGB is 36 MB to inflate, past the 32 MiB a PNG may take; 35 KB sent
+        # 12 MP of RGB is 36 MB to inflate, past the 24 MiB a PNG may take; 35 KB sent
         "PNG of 36 MB inflated": (raw_png(4000, 3000, zlib.compress(bytes(3000 * 12001), 9),
                                           colour=2), TOO_LARGE),
         "animated PNG": (raw_png(64, 64, rows, extra=png_chunk(b"acTL", struct.pack(">II", 2, 0))),

@@ -18,7 +18,7 @@ from matcher.recognition import ChannelIndex, Match
 from tests.images import bench_photo, flat, photo_of, target
 
 CATALOG = ["pub.building.0", "pub.home.0", "pub.fruits.0", "pub.baboon.0", "pub.board.0"]
-LIMITS = Limits(max_pixels=40_000_000, max_png_inflated_bytes=32 << 20)
+LIMITS = Limits(max_pixels=40_000_000, max_png_inflated_bytes=24 << 20)
 
 
 def _features(data: bytes, query: bool = False) -> features.Features:
