@@ -7,7 +7,8 @@ Adds the catalog to one ChannelIndex as AddImage would (refusing level 0), then 
 ``--distractors`` make_bench.py images (their features are extracted on 2 processes once per
 target-side setting and cached in bench-data/, about 12 minutes for 10,000), extracts and
 searches every query on one thread, and prints recall per difficulty, false positives, wrong
-identifiers, the easy misses and the median extract+search time. It also counts *false
+identifiers, the easy misses, the median extract+search time and, for photos whose truth has a
+homography (``H``, as ../shared/bench/real has), the median corner error. It also counts *false
 verifications*: images other than the expected one that pass verification for any query (up
 to 10 candidates per query, so a much larger sample of chance matches than the 34 negatives).
 ``--set`` overrides fields of ``matcher.recognition.Config`` (numbers, or comma-separated
@@ -28,6 +29,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, gray, index_catalog
 from benchmarks.recognition import ROOT, distractors, score, truth
@@ -52,9 +54,9 @@ def _target_side(cfg: recognition.Config) -> dict[str, Any]:
 def distractor_features(data: Path, count: int, cfg: recognition.Config
                         ) -> list[tuple[int, bytes]]:
     """(level, stored features) of ``count`` distractors, cached per code and setting."""
-    here = Path(recognition.__file__).parent
-    digest = hashlib.sha1((here / "recognition.py").read_bytes() + (here / "pca.npy").read_bytes()
-                          + repr(_target_side(cfg)).encode()).hexdigest()[:12]
+    code = b"".join(p.read_bytes() for p in sorted(Path(recognition.__file__).parent.iterdir())
+                    if p.suffix in (".py", ".npy"))
+    digest = hashlib.sha1(code + repr(_target_side(cfg)).encode()).hexdigest()[:12]
     cache = ROOT / "bench-data" / f"features-{count}-{digest}.pkl"
     if cache.exists():
         cached: list[tuple[int, bytes]] = pickle.loads(cache.read_bytes())
@@ -63,6 +65,16 @@ def distractor_features(data: Path, count: int, cfg: recognition.Config
             for f in extract_targets(distractors(data, count), cfg)]
     cache.write_bytes(pickle.dumps(done))
     return done
+
+
+def corner_error(corners: NDArray[np.float32], homography: str, catalog_image: Path) -> float:
+    """Mean distance (px) of the found outline's corners from the true ones: ``homography``
+    is the truth's ``H`` column (9 numbers, catalog pixels to photo pixels)."""
+    h, w = gray(catalog_image).shape[:2]
+    truth_h = np.array([float(v) for v in homography.split()], np.float64).reshape(3, 3)
+    outline = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float64)
+    true = cv2.perspectiveTransform(outline, truth_h)[0]
+    return float(np.linalg.norm(corners - true, axis=1).mean())
 
 
 def main() -> None:
@@ -82,6 +94,7 @@ def main() -> None:
     answers: dict[str, str] = {}
     seconds = []
     false_verified = 0
+    corner_errors: list[float] = []
     for row in rows:
         photo = gray(args.data / "queries" / f"{row['query']}.jpg")
         started = time.perf_counter()
@@ -91,6 +104,9 @@ def main() -> None:
         seconds.append(time.perf_counter() - started)
         answers[row["query"]] = names.get(found[0].image_id, "a distractor") if found else ""
         false_verified += sum(names.get(m.image_id) != row["expected"] for m in found)
+        if row.get("H") and answers[row["query"]] == row["expected"]:
+            corner_errors.append(corner_error(found[0].corners, row["H"], args.data / "catalog"
+                                              / f"{row['expected']}.jpg"))
         if row["difficulty"] == "easy" and row["expected"] \
                 and answers[row["query"]] != row["expected"]:
             print(f"easy miss: {row['query']} ({row['expected']}) -> "
@@ -102,7 +118,9 @@ def main() -> None:
           f"false positives {result.false_positives[0]} of {result.false_positives[1]}; "
           f"wrong {result.wrong[0]}; false verifications {false_verified}; "
           f"extract+search median {np.median(seconds) * 1000:.1f} ms"
-          f"{f' (+{args.distractors} distractors)' if args.distractors else ''}")
+          f"{f' (+{args.distractors} distractors)' if args.distractors else ''}"
+          + (f"; corner error median {np.median(corner_errors):.2f} px over "
+             f"{len(corner_errors)} photos" if corner_errors else ""))
 
 
 if __name__ == "__main__":

@@ -1,3 +1,3 @@
 from cloudreco.cli import main
 
-main()
+main(prog_name="cloudreco")

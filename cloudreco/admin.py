@@ -2,19 +2,35 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import asyncpg
 
 from shared import changes
 from shared.credentials import APP_KEY_PREFIX, generate_app_key_name, hash_secret
 
 DEFAULT_MAX_IMAGES = 100_000
+# Characters in a user or channel name: room for any naming scheme, and far below what
+# Postgres can index (a unique index refuses keys over about 2.7 KB).
+MAX_NAME = 255
 
 
 class AdminError(Exception):
     """A refused operator command; its text says why."""
 
 
+def check_name(kind: str, name: str) -> None:
+    """Refuse a user or channel name that clients could not send or operators could not read:
+    empty, longer than ``MAX_NAME``, or holding control characters (NUL, line breaks, tabs).
+    Anything else is kept exactly, so look-alikes (a Latin and a Cyrillic "a") make two names."""
+    if not name or len(name) > MAX_NAME:
+        raise AdminError(f"a {kind} name has 1 to {MAX_NAME} characters")
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise AdminError(f"a {kind} name has no control characters")
+
+
 async def create_user(pool: asyncpg.Pool, name: str, secret: str) -> int:
+    check_name("user", name)
     if name.startswith(APP_KEY_PREFIX):
         raise AdminError(f"user names may not start with {APP_KEY_PREFIX!r} (app keys do)")
     salt, digest = hash_secret(secret)
@@ -37,6 +53,7 @@ async def list_users(pool: asyncpg.Pool) -> list[asyncpg.Record]:
 async def create_channel(pool: asyncpg.Pool, user: str, channel: str, max_images: int) -> int:
     if max_images < 1:
         raise AdminError("--max-images must be at least 1")
+    check_name("channel", channel)
     user_id = await pool.fetchval("SELECT id FROM users WHERE name = $1", user)
     if user_id is None:
         raise AdminError(f"no user {user!r}")

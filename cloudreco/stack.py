@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -153,8 +154,12 @@ def run(settings: Settings) -> None:
             _check_map(database_url, settings.shards)
         except ShardMapMismatch as e:
             sys.exit(f"cloudreco: {e}")
+        # The gateways' request counters, summed by whichever of them a scrape reaches.
+        metrics_dir = settings.data_dir / "metrics"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
         env = {**os.environ, "CLOUDRECO_DATABASE_URL": database_url,
-               "CLOUDRECO_REDIS_URL": redis_url}
+               "CLOUDRECO_REDIS_URL": redis_url, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
         me = [sys.executable, "-m", "cloudreco"]
         children = [Child(f"gateway-{g}", [*me, "gateway"])
                     for g in range(1, settings.gateways + 1)] + [

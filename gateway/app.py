@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
@@ -10,11 +11,14 @@ from aiohttp import web
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from gateway import handlers
+from gateway import handlers, observe
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
-from gateway.forms import FORM_OVERHEAD
-from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.forms import FORM_OVERHEAD, SERVER_OPTIONS
+from gateway.keys import BACKEND, DB, FAILURES, METRICS, OPENAPI, SETTINGS
+from gateway.metrics import RequestMetrics
+from gateway.openapi import describe
+from gateway.quiet import quiet_client_faults
 from gateway.replies import ApiError, ClientGone, reply
 from shared.cluster import shard_map
 from shared.codes import ResultCode
@@ -67,9 +71,13 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
                redis: ArqRedis | None = None) -> web.Application:
     """The gateway. ``db`` and ``redis`` are used as given (and left open) when passed;
     otherwise they are opened from ``settings`` and closed with the app."""
-    app = web.Application(middlewares=[answer_errors],
+    quiet_client_faults()
+    app = web.Application(middlewares=[observe.observe, answer_errors],
+                          handler_args=SERVER_OPTIONS,
                           client_max_size=settings.max_image_bytes + FORM_OVERHEAD)
     app[SETTINGS] = settings
+    app[METRICS] = RequestMetrics()
+    app[OPENAPI] = json.dumps(describe(settings)).encode()
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         pool = db
@@ -97,6 +105,8 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/health", handlers.readyz)
+    app.router.add_get("/metrics", observe.metrics)
+    app.router.add_get("/openapi.json", handlers.openapi)
     return app
 
 

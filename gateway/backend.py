@@ -34,6 +34,7 @@ from shared.jobs import (
     Search,
     SearchResult,
     add_queue,
+    answer_order,
     doorbell_key,
     owner_key,
     replicas_key,
@@ -41,6 +42,7 @@ from shared.jobs import (
     shard_queue,
     unpack,
 )
+from shared.logs import REQUEST_ID
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -142,17 +144,18 @@ class Backend:
         want_features = self.settings.shards > 1
         raw = await self._call(EXTRACT_QUEUE, JobName.EXTRACT_QUERY, deadline, lambda wall:
                                ExtractQuery(image, channel_ids, want_features, positions,
-                                            wall).to_wire())
+                                            wall, REQUEST_ID.get()).to_wire())
         extracted = ExtractResult.from_wire(raw)
         if extracted.code != ResultCode.SUCCESS or not channel_ids:
             return extracted, []
         answers = await asyncio.gather(*(
             self._call(shard_queue(s), JobName.SEARCH, deadline, lambda wall, s=s:
-                       Search(channel_ids, extracted.features, positions[s], wall).to_wire())
+                       Search(channel_ids, extracted.features, positions[s], wall,
+                              REQUEST_ID.get()).to_wire())
             for s in range(self.settings.shards) if s != extracted.shard
         ))
         found = extracted.found() + [m for a in answers for m in SearchResult.from_wire(a).found()]
-        return extracted, sorted(found, key=lambda m: -m.score)
+        return extracted, sorted(found, key=answer_order)
 
     async def add(self, job: AddImage) -> AddResult:
         """Store and index a target on its shard (``job.deadline`` is filled in here)."""
@@ -162,7 +165,8 @@ class Backend:
             raise busy("shard %d has no live replica", job.shard)
         raw = await self._call(add_queue(job.shard), JobName.ADD_IMAGE, deadline, lambda wall:
                                AddImage(job.channel_id, job.identifier, job.metadata, job.shard,
-                                        job.image, wall).to_wire(), resend=False)
+                                        job.image, wall, REQUEST_ID.get()).to_wire(),
+                               resend=False)
         return AddResult.from_wire(raw)
 
     async def over_rate(self, subject: str, limit: float) -> bool:

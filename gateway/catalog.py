@@ -11,6 +11,9 @@ import asyncpg
 from shared import changes
 
 PAGE_SIZE = 100  # GetImages page, as the seed's clients expect
+# Statistics records per answer: a year of daily counts for 27 channels or identifiers, and a
+# bound on what one request reads and sends (the next records are asked for by position).
+STATISTICS_PAGE = 10_000
 
 
 @dataclass(frozen=True)
@@ -68,15 +71,18 @@ async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
         "SELECT image_count FROM channels WHERE id = $1", channel_id)
     rows = await pool.fetch(
         """
+        WITH page AS (  -- the seed's position is an offset: skip in the index alone
+            SELECT identifier FROM images WHERE channel_id = $1
+            ORDER BY identifier OFFSET $2 LIMIT $3
+        )
         SELECT i.identifier, i.metadata, i.level,
                CASE WHEN c.match_count = 0 THEN 0.0
                     ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio
-        FROM images i
+        FROM page p
+        JOIN images i ON i.channel_id = $1 AND i.identifier = p.identifier
         JOIN channels c ON c.id = i.channel_id
         LEFT JOIN match_totals t ON t.channel_id = i.channel_id AND t.identifier = i.identifier
-        WHERE i.channel_id = $1
         ORDER BY i.identifier
-        OFFSET $2 LIMIT $3
         """, channel_id, position, PAGE_SIZE)
     return total, [dict(r) for r in rows]
 
@@ -98,6 +104,9 @@ async def count_match(pool: asyncpg.Pool, channel_id: int, identifier: str, day:
             INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, 1)
             ON CONFLICT (channel_id, identifier, day)
             DO UPDATE SET count = match_counts.count + 1
+        ), channel_daily AS (
+            INSERT INTO channel_days (channel_id, day, count) VALUES ($1, $3, 1)
+            ON CONFLICT (channel_id, day) DO UPDATE SET count = channel_days.count + 1
         ), total AS (
             INSERT INTO match_totals (channel_id, identifier, count) VALUES ($1, $2, 1)
             ON CONFLICT (channel_id, identifier) DO UPDATE SET count = match_totals.count + 1
@@ -115,21 +124,36 @@ async def identifier_known(pool: asyncpg.Pool, channel_id: int, identifier: str)
     return known
 
 
-async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date
-                           ) -> list[asyncpg.Record]:
+async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date,
+                           position: int) -> list[asyncpg.Record]:
+    """Up to ``STATISTICS_PAGE`` + 1 (day, channel, count) records of the user's channels
+    from ``position``, by day then channel (one more than a page says whether more follow).
+    Reads the per-channel day counts, never the identifiers' rows."""
     rows: list[asyncpg.Record] = await pool.fetch(
-        "SELECT m.day, c.name AS channel, sum(m.count)::bigint AS count"
-        " FROM match_counts m JOIN channels c ON c.id = m.channel_id"
-        " WHERE c.user_id = $1 AND m.day BETWEEN $2 AND $3"
-        " GROUP BY m.day, c.name ORDER BY m.day, c.name", user_id, start, end)
+        "SELECT d.day, c.name AS channel, d.count FROM channel_days d"
+        " JOIN channels c ON c.id = d.channel_id"
+        " WHERE c.user_id = $1 AND d.day BETWEEN $2 AND $3"
+        " ORDER BY d.day, c.name OFFSET $4 LIMIT $5",
+        user_id, start, end, position, STATISTICS_PAGE + 1)
     return rows
 
 
 async def daily_by_identifier(pool: asyncpg.Pool, channel_id: int, start: dt.date,
-                              end: dt.date, identifier: str | None) -> list[asyncpg.Record]:
-    rows: list[asyncpg.Record] = await pool.fetch(
-        "SELECT day, identifier, count FROM match_counts"
-        " WHERE channel_id = $1 AND day BETWEEN $2 AND $3"
-        " AND ($4::text IS NULL OR identifier = $4)"
-        " ORDER BY day, identifier", channel_id, start, end, identifier)
+                              end: dt.date, identifier: str | None, position: int
+                              ) -> list[asyncpg.Record]:
+    """Up to ``STATISTICS_PAGE`` + 1 (day, identifier, count) records of the channel (or of
+    one identifier in it) from ``position``, by day then identifier, read in that order
+    from an index: the cost is the page's, whatever the history."""
+    if identifier is None:
+        rows: list[asyncpg.Record] = await pool.fetch(
+            "SELECT day, identifier, count FROM match_counts"
+            " WHERE channel_id = $1 AND day BETWEEN $2 AND $3"
+            " ORDER BY day, identifier OFFSET $4 LIMIT $5",
+            channel_id, start, end, position, STATISTICS_PAGE + 1)
+    else:
+        rows = await pool.fetch(
+            "SELECT day, identifier, count FROM match_counts"
+            " WHERE channel_id = $1 AND identifier = $2 AND day BETWEEN $3 AND $4"
+            " ORDER BY day OFFSET $5 LIMIT $6",
+            channel_id, identifier, start, end, position, STATISTICS_PAGE + 1)
     return rows

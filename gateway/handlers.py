@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -13,7 +14,7 @@ from gateway import auth, catalog, validate
 from gateway.auth import Caller
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
-from gateway.keys import BACKEND, DB, FAILURES, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS
 from gateway.replies import ApiError, reply
 from shared import changes
 from shared.cluster import shard_of
@@ -22,8 +23,10 @@ from shared.jobs import AddImage
 
 
 async def _form(request: web.Request, *, takes_image: bool) -> Form:
+    settings = request.app[SETTINGS]
     return await read_form(request, takes_image=takes_image,
-                           max_image_bytes=request.app[SETTINGS].max_image_bytes)
+                           max_image_bytes=settings.max_image_bytes,
+                           body_timeout=settings.body_timeout)
 
 
 async def _caller(request: web.Request, form: Form, *, app_keys: bool = False) -> Caller:
@@ -130,27 +133,37 @@ async def _image(db: asyncpg.Pool, form: Form, caller: Caller | None) -> asyncpg
 
 
 async def statistics(request: web.Request) -> web.Response:
-    """Daily match counts: per channel and day, or per identifier and day within a channel."""
+    """Daily match counts: per channel and day, or per identifier and day within a channel;
+    at most ``catalog.STATISTICS_PAGE`` records from ``position``, ``truncated`` when more
+    follow."""
     db = request.app[DB]
     form = await _form(request, takes_image=False)
     caller = await _caller(request, form)
     start, end = validate.date_range(form.required("startdate"), form.required("enddate"))
+    position = validate.position(form.optional("position"))
     username = form.required("username")
     name, identifier = form.optional("channel"), form.optional("identifier")
     if name is None:
         if identifier is not None:
             raise ApiError(ResultCode.FIELD_MISSING)  # an identifier is only unique in a channel
-        rows = await catalog.daily_by_channel(db, caller.user_id, start, end)
+        rows = await catalog.daily_by_channel(db, caller.user_id, start, end, position)
         records = [{"date": _day(r["day"]), "channel": r["channel"], "count": r["count"]}
                    for r in rows]
-        return reply(username=username, records=records)
+        return _records(records, username=username)
     channel = await _channel(db, name, caller)
     if identifier is not None and not await catalog.identifier_known(db, channel.id, identifier):
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
-    rows = await catalog.daily_by_identifier(db, channel.id, start, end, identifier)
+    rows = await catalog.daily_by_identifier(db, channel.id, start, end, identifier, position)
     records = [{"date": _day(r["day"]), "identifier": r["identifier"], "count": r["count"]}
                for r in rows]
-    return reply(username=username, channel=channel.name, records=records)
+    return _records(records, username=username, channel=channel.name)
+
+
+def _records(records: list[dict[str, Any]], **fields: Any) -> web.Response:
+    """A Statistics answer: one page of records (the catalog reads one more than a page to
+    tell whether more follow)."""
+    page = catalog.STATISTICS_PAGE
+    return reply(**fields, records=records[:page], truncated=len(records) > page)
 
 
 def _day(day: dt.date) -> str:
@@ -196,6 +209,11 @@ async def find_image(request: web.Request) -> web.Response:
 async def healthz(request: web.Request) -> web.Response:
     """``GET /healthz``: 200 while the gateway process serves (liveness)."""
     return reply()
+
+
+async def openapi(request: web.Request) -> web.Response:
+    """``GET /openapi.json``: the OpenAPI 3 description of this API (gateway/openapi.py)."""
+    return web.Response(body=request.app[OPENAPI], content_type="application/json")
 
 
 READY_TIMEOUT = 2.0  # seconds each readiness check may take

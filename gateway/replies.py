@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aiohttp import web
@@ -25,9 +26,17 @@ class ClientGone(ApiError):
         super().__init__(ResultCode.BAD_FIELD)
 
 
+class Reply(web.Response):
+    """An answer of the API, which keeps its result code for the access log and metrics."""
+
+    def __init__(self, code: ResultCode, body: dict[str, Any], status: int) -> None:
+        super().__init__(text=json.dumps(body), status=status, content_type="application/json")
+        self.returncode = code
+
+
 def reply(code: ResultCode = ResultCode.SUCCESS, *, status: int = 200,
-          **fields: Any) -> web.Response:
+          **fields: Any) -> Reply:
     """``{"returncode": code, "message": ..., **fields}`` as JSON; None fields are left out."""
     body = {"returncode": int(code), "message": code.message}
     body.update({k: v for k, v in fields.items() if v is not None})
-    return web.json_response(body, status=status)
+    return Reply(code, body, status)

@@ -11,7 +11,9 @@ from gateway.replies import ApiError
 from shared.codes import ResultCode
 
 IDENTIFIER = re.compile(r"[A-Za-z0-9@_.]{3,50}")
-_DATE = re.compile(r"(\d{4})(\d{2})?(\d{2})?")
+# ASCII digits only: \d alone also takes other scripts' digits (fullwidth, Arabic-Indic...),
+# which int() reads.
+_DATE = re.compile(r"(\d{4})(\d{2})?(\d{2})?", re.ASCII)
 
 
 def identifier(value: str) -> str:
@@ -21,21 +23,31 @@ def identifier(value: str) -> str:
 
 
 def metadata(value: str | None) -> str | None:
-    """A JSON text, kept as the client sent it (its size was bounded while reading)."""
+    """A JSON text (RFC 8259), kept as the client sent it (its size was bounded while
+    reading). Only its syntax is checked: numbers are not converted, so a number of any
+    length is accepted, and Python's extensions (NaN, Infinity) are refused."""
     if value is None:
         return None
     try:
-        json.loads(value)
+        json.loads(value, parse_int=len, parse_float=len, parse_constant=_not_json)
     except (ValueError, RecursionError) as e:  # RecursionError: nested thousands deep
         raise ApiError(ResultCode.BAD_METADATA) from e
     return value
+
+
+def _not_json(constant: str) -> None:
+    raise ValueError(f"{constant} is not JSON")
+
+
+POSITION_DIGITS = 9  # any catalog; and no huge int to parse (int() refuses over 4300 digits)
+MAX_POSITION = 10**POSITION_DIGITS - 1
 
 
 def position(value: str | None) -> int:
     if value is None:
         return 0
     # isdigit() also passes digits int() refuses, such as "²"
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > POSITION_DIGITS:
         raise ApiError(ResultCode.BAD_FIELD)
     return int(value)
 

@@ -1,6 +1,6 @@
 """Local features of catalog targets and query photos, their rating, and their stored form.
 
-Extraction and rating live in ``matcher/recognition.py`` (see its docstring and
+Extraction and rating live in ``matcher/recognition/`` (see its docstring and
 BENCHMARKS.md for how the parameters were chosen); this module adds what the service needs
 around them: the query-side floor and the form features are stored and sent in.
 """

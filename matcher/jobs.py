@@ -114,6 +114,6 @@ class Matcher:
             if index is None or index.dim != q.desc.shape[1]:
                 continue
             for m in index.search(q, threads=self.settings.query_threads):
-                found.append(Found(m.image_id, channel_id, m.score, m.corners.tolist()))
+                found.append(Found(m.image_id, channel_id, m.score, m.corners.tolist(), m.centred))
         return found
 

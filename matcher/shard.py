@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import random
 import time
@@ -68,14 +69,17 @@ class Shard:
         self.indexes: dict[int, ChannelIndex] = {}
         self.applied = 0
         self.saved: int | None = None  # the change of the newest snapshot saved or loaded
+        self.saved_at: float | None = None  # when that snapshot was written (epoch seconds)
         self._applying = asyncio.Lock()
         self._advanced = asyncio.Condition()
         self._wake = asyncio.Event()
 
     async def cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run CPU work on the thread pool."""
+        """Run CPU work on the thread pool (in this task's context: its request id)."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, lambda: fn(*args, **kwargs))
+        context = contextvars.copy_context()
+        return await loop.run_in_executor(self.executor,
+                                          lambda: context.run(fn, *args, **kwargs))
 
     async def cpu_until(self, deadline: float, fn: Callable[P, T], *args: P.args,
                         **kwargs: P.kwargs) -> T:
@@ -86,7 +90,7 @@ class Shard:
             return fn(*args, **kwargs)
 
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, run)
+        return await loop.run_in_executor(self.executor, contextvars.copy_context().run, run)
 
     def index(self, channel_id: int, dim: int) -> ChannelIndex:
         found = self.indexes.get(channel_id)
@@ -116,7 +120,7 @@ class Shard:
             found = await self.cpu(snapshot.load, root, ident, head, first_kept)
         if found is not None:
             self.indexes, self.applied = found.indexes, found.seq
-            self.saved = found.seq
+            self.saved, self.saved_at = found.seq, found.written
             how = f"snapshot at change {found.seq}"
         else:
             await self._rebuild()
@@ -235,7 +239,7 @@ class Shard:
         """Snapshot the indexes; changes wait until it is written."""
         async with self._applying:
             where = await self.cpu(snapshot.save, root, ident, self.applied, dict(self.indexes))
-            self.saved = self.applied
+            self.saved, self.saved_at = self.applied, time.time()
             return where
 
 

@@ -44,6 +44,7 @@ class Identity:
 class Snapshot:
     seq: int
     indexes: dict[int, ChannelIndex]
+    written: float  # when it was written (epoch seconds)
 
 
 def _crc(path: Path) -> int:
@@ -140,7 +141,7 @@ def _read(folder: Path, ident: Identity, head: int, first_kept: int) -> Snapshot
             bad = damaged.result()
     if bad:
         raise ValueError(f"{', '.join(bad)} damaged (CRC mismatch)")
-    return Snapshot(seq, indexes)
+    return Snapshot(seq, indexes, (folder / "manifest.json").stat().st_mtime)
 
 
 def load(root: Path, ident: Identity, head: int, first_kept: int) -> Snapshot | None:

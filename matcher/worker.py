@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import asyncpg
 import cv2
+import psutil
 from arq.connections import ArqRedis
 from arq.typing import WorkerCoroutine
 from arq.worker import Worker, func
@@ -51,7 +52,9 @@ from shared.jobs import (
     serialize,
     shard_queue,
 )
+from shared.logs import REQUEST_ID
 from shared.queue import redis_settings
+from shared.replica_stats import STATS_TTL, ReplicaStats, stats_key
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,28 +96,36 @@ class PromptWorker(Worker):
 
 
 
-def replying(job: Job, reply_ttl: float, owner: str) -> WorkerCoroutine:
-    """Wrap a job so that it names its replica, then pushes its reply (or its failure) to the
-    job's reply list. A job whose caller has given up is dropped without a reply."""
+def replying(name: JobName, job: Job, reply_ttl: float, owner: str) -> WorkerCoroutine:
+    """Wrap a job so that it names its replica, logs under its request's id, then pushes its
+    reply (or its failure) to the job's reply list. A job whose caller has given up is
+    dropped without a reply."""
 
     async def run(ctx: dict[str, Any], payload: dict[str, Any]) -> None:
         redis, job_id = ctx["redis"], ctx["job_id"]
+        request_id = payload.get("request_id")
+        # arq runs each job in a task of its own: the id is this job's alone
+        REQUEST_ID.set(request_id if isinstance(request_id, str) and request_id else "-")
         ttl_ms = int(reply_ttl * 1000)
+        started = time.monotonic()
         await redis.set(owner_key(job_id), owner, px=ttl_ms)
         try:
             reply = Reply(True, await job(ctx, payload))
         except Expired:
-            log.info("job %s: its caller gave up before it ran; dropped", job_id)
+            log.info("%s job %s: its caller gave up before it ran; dropped", name, job_id)
             return
         except Lagging as e:
-            log.warning("job %s: %s", job_id, e)
+            log.warning("%s job %s: %s", name, job_id, e)
             reply = Reply(False, error=str(e))
         except GONE as e:  # Postgres or Redis went away; the process reconnects
-            log.warning("job %s failed: %r", job_id, e)
+            log.warning("%s job %s failed: %r", name, job_id, e)
             reply = Reply(False, error=repr(e))
         except Exception as e:  # the gateway answers 20015; the cause is logged here
-            log.exception("job %s failed", job_id)
+            log.exception("%s job %s failed", name, job_id)
             reply = Reply(False, error=repr(e))
+        if reply.ok:
+            log.info("%s job %s: answered in %.1f ms", name, job_id,
+                     (time.monotonic() - started) * 1000)
         key = reply_key(job_id)
         async with redis.pipeline(transaction=True) as pipe:
             pipe.rpush(key, pack(reply.to_wire()))
@@ -145,7 +156,7 @@ def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[Pr
     owner = f"{shard}/{replica}"
 
     def worker(queue: str, name: JobName, job: Job, max_jobs: int) -> PromptWorker:
-        return PromptWorker(functions=[func(replying(job, ttl, owner), name=name)],
+        return PromptWorker(functions=[func(replying(name, job, ttl, owner), name=name)],
                             queue_name=queue, max_jobs=max_jobs,
                             health_check_key=f"{queue}:health-check:{replica}",
                             **common)  # type: ignore[arg-type]
@@ -183,14 +194,25 @@ async def _discard(worker: Worker) -> None:
         await pool.aclose()
 
 
-async def _heartbeat(redis: Redis, shard: int, replica: str) -> None:
-    """Keep this replica in its shard's live set; raises when Redis fails."""
-    key = replicas_key(shard)
+def _stats(state: Shard, process: psutil.Process) -> ReplicaStats:
+    indexes = list(state.indexes.values())  # one copy: the pool's threads add channels
+    return ReplicaStats(sum(len(i) for i in indexes), len(indexes),
+                        process.memory_info().rss, state.saved_at or 0.0)
+
+
+async def _heartbeat(redis: Redis, state: Shard, replica: str) -> None:
+    """Keep this replica in its shard's live set, and its stats (``shared/replica_stats.py``)
+    beside it; raises when Redis fails."""
+    key = replicas_key(state.shard)
+    stats = stats_key(state.shard, replica)
+    process = psutil.Process()
     while True:
         now = time.time() * 1000
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zadd(key, {replica: now + LIVENESS * 1000})
             pipe.zremrangebyscore(key, 0, now - 60_000)  # long-dead replicas' entries
+            pipe.hset(stats, mapping=_stats(state, process).to_redis())
+            pipe.pexpire(stats, int(STATS_TTL * 1000))
             await pipe.execute()
         await asyncio.sleep(HEARTBEAT)
 
@@ -206,7 +228,7 @@ async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
         workers = build_workers(settings, matcher, replica)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
         tasks = [asyncio.create_task(w.async_run()) for w in workers]
-        beat = asyncio.create_task(_heartbeat(redis, shard, replica))
+        beat = asyncio.create_task(_heartbeat(redis, matcher.shard, replica))
         stopping = asyncio.create_task(stop.wait())
         started = time.monotonic()
         done, _ = await asyncio.wait([*tasks, beat, stopping],
@@ -215,6 +237,7 @@ async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
         if stop.is_set():
             with contextlib.suppress(*GONE):
                 await redis.zrem(replicas_key(shard), replica)
+                await redis.delete(stats_key(shard, replica))
             await asyncio.gather(*(drain(w) for w in workers), return_exceptions=True)
             await asyncio.gather(*tasks, beat, return_exceptions=True)
             await redis.aclose()
@@ -308,6 +331,9 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
     # processes on two cores they took half the CPU (FindImage p50 160 -> 93 ms without them).
     threadpool_limits(1)
     use_one_heap()
+    # arq logs each job's start and end at INFO with its arguments (identifiers, metadata,
+    # image bytes); ``replying`` logs each job instead, with its request id and no values.
+    logging.getLogger("arq.worker").setLevel(logging.WARNING)
     cv2.setNumThreads(settings.query_threads)
     pool = await _connect(settings.database_url, stop)
     if pool is None:

@@ -1,6 +1,8 @@
 """The job contract between gateway and matchers: queue names, job names, payloads, encoding.
 
 Payloads are dataclasses sent as msgpack maps carrying a wire version; nothing is pickled.
+Each job's payload carries ``request_id``, the id of the HTTP request it serves, so that the
+matcher's log lines of the job carry it too (``shared/logs.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ from typing import Any, Self
 import msgpack
 
 # 2: extract_query searches the extracting shard too; 3: features on request; 4: deadlines,
-# log positions, no remove job (replicas follow the shard's change log)
-WIRE_VERSION = 4
+# log positions, no remove job (replicas follow the shard's change log); 5: request ids
+WIRE_VERSION = 5
 EXTRACT_QUEUE = "cloudreco:extract"
 
 
@@ -63,10 +65,15 @@ class Wire:
         if not isinstance(data, dict) or data.get("v") != WIRE_VERSION:
             raise WireError(f"{cls.__name__}: expected wire version {WIRE_VERSION}")
         assert dataclasses.is_dataclass(cls)
-        try:
-            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)})
+        try:  # a field with a default may be missing: it was added after the version
+            return cls(**{f.name: data[f.name] for f in dataclasses.fields(cls)
+                          if f.name in data or not _has_default(f)})
         except KeyError as e:
             raise WireError(f"{cls.__name__}: missing {e}") from e
+
+
+def _has_default(f: dataclasses.Field[Any]) -> bool:
+    return f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +88,7 @@ class ExtractQuery(Wire):
     # Each shard's change-log head when the request came in: the index searched must reflect it.
     positions: list[int]
     deadline: float  # wall-clock time (epoch seconds) after which nobody waits for the answer
+    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,6 +99,7 @@ class AddImage(Wire):
     shard: int
     image: bytes
     deadline: float
+    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,6 +115,7 @@ class Search(Wire):
     features: bytes
     position: int  # the shard's change-log head when the request came in
     deadline: float
+    request_id: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +124,14 @@ class Found(Wire):
     channel_id: int
     score: float
     corners: list[list[float]]
+    centred: bool = False  # the target's outline holds the photo's centre (see answer_order)
+
+
+def answer_order(m: Found) -> tuple[bool, float]:
+    """Sort key of matches, best first: the targets the photo is centred on (their outline
+    holds its centre), then by score. A photo of one cover lying beside another answers the
+    one it is aimed at, even when the other gives more inliers."""
+    return (not m.centred, -m.score)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,10 @@ class Settings(BaseSettings):
     # Decoded images larger than this many pixels are refused before decoding (20006): a
     # 2 MiB PNG can otherwise inflate to gigabytes.
     max_image_pixels: int = Field(40_000_000, ge=10_000)
+    # Seconds a client has to send a request's whole body; one still incomplete then is
+    # refused (20005), so that a stalled or broken upload holds no connection for longer.
+    # 2 MiB in 60 s is 280 kbit/s, slower than any phone network that uploads photos.
+    body_timeout: float = Field(60.0, gt=0)
     # How long the gateway waits for the matchers on one request before answering 20015.
     job_timeout: float = Field(5.0, gt=0)
     # The longest an idle matcher worker waits on its queue's doorbell before looking at the
@@ -77,6 +82,8 @@ class Settings(BaseSettings):
     # their own address.
     trusted_proxies: str = ""
     log_level: str = "INFO"
+    # "text" lines, or "json": one JSON object a line, with the access log's fields as keys.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("trusted_proxies")
     @classmethod

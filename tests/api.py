@@ -1,10 +1,13 @@
-"""A thin client for the API under test, and factories for users and channels."""
+"""A thin client for the API under test (raw fields, for what no well-behaved client sends),
+the project's own client pointed at it, and factories for users, channels and images."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from arq.connections import ArqRedis
 
 from cloudreco import admin
+from cloudreco.client import AsyncClient
 from gateway.app import create_app
 from shared.settings import Settings
 
@@ -41,6 +45,25 @@ class Api:
     async def channel(self, user: User, name: str, max_images: int = 100) -> str:
         await admin.create_channel(self.db, user.name, name, max_images)
         return name
+
+    async def stored(self, channel: str, identifiers: list[str]) -> None:
+        """Catalog rows written directly, for tests of reads only (adding many images
+        through the matchers would only slow them down)."""
+        channel_id = await self.db.fetchval("SELECT id FROM channels WHERE name = $1", channel)
+        await self.db.executemany(
+            "INSERT INTO images (channel_id, identifier, metadata, level, shard, width, height,"
+            " feature_version, features) VALUES ($1, $2, $3, 3, 0, 10, 10, 0, '')",
+            [(channel_id, i, f'{{"n": "{i}"}}') for i in identifiers])
+
+    @property
+    def url(self) -> str:
+        """The gateway's base URL (a real socket)."""
+        return str(self.client.make_url("/"))
+
+    def connect(self, user: User | None = None, **options: Any) -> AsyncClient:
+        """``cloudreco.client.AsyncClient`` on this gateway with ``user``'s credentials."""
+        return AsyncClient(self.url, user.name if user else None,
+                           user.secret if user else None, **options)
 
     async def post(self, endpoint: str, fields: dict[str, str] | None = None, *,
                    image: bytes | None = None, urlencoded: bool = False,
@@ -90,3 +113,14 @@ async def own_gateway(settings: Settings, db: asyncpg.Pool, redis: ArqRedis
         yield Api(client, db)
     finally:
         await client.close()
+
+
+async def burst(calls: list[Awaitable[dict[str, Any]]], limit: float) -> list[int]:
+    """Send ``calls`` at once; their codes, after checking that no more than ``limit`` a
+    second were answered 0 in the clock seconds the burst spanned (the gateway's windows)."""
+    started = time.time()
+    answers = await asyncio.gather(*calls)
+    spanned = int(time.time()) - int(started) + 1
+    codes = [a["returncode"] for a in answers]
+    assert codes.count(0) <= limit * spanned, (codes, spanned)
+    return codes

@@ -111,12 +111,24 @@ async def test_png_declaring_a_huge_image_is_refused_before_decoding(api: Api) -
         ResultCode.FILE_TOO_LARGE
 
 
-@pytest.mark.parametrize("metadata", ["{not json", "x" * (64 * 1024 + 1)])
+@pytest.mark.parametrize("metadata", ["{not json", "x" * (64 * 1024 + 1),
+                                      # Python's json reads these; no other client does
+                                      "NaN", '{"a": Infinity}', "[-Infinity]"])
 async def test_metadata_must_be_json_of_at_most_64_kib(api: Api, metadata: str) -> None:
     alice = await api.user("alice")
     await api.channel(alice, "posters")
     answer = await api.add(alice, "posters", "meta", target(GARDEN), metadata=metadata)
     assert answer["returncode"] == ResultCode.BAD_METADATA
+
+
+async def test_metadata_with_a_number_of_any_length_is_json(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    metadata = '{"n": ' + "7" * 5000 + "}"  # past Python's 4300 digits for an int
+    assert (await api.add(alice, "posters", "meta", target(GARDEN), metadata=metadata)
+            )["returncode"] == ResultCode.SUCCESS
+    read = await api.post("GetImage", {"channel": "posters", "identifier": "meta"})
+    assert read["metadata"] == metadata
 
 
 async def test_missing_fields_and_urlencoded_bodies_are_refused(api: Api) -> None:

@@ -6,6 +6,8 @@ import datetime as dt
 
 import asyncpg
 
+from gateway import catalog
+from gateway.catalog import STATISTICS_PAGE
 from shared.codes import ResultCode
 from tests.api import Api, User
 from tests.images import photo_of, target
@@ -13,29 +15,36 @@ from tests.images import photo_of, target
 BUILDING, HOME = "pub.building.0", "pub.home.0"
 
 
-async def _stored(db: asyncpg.Pool, channel: str, identifiers: list[str]) -> None:
-    """Catalog rows written directly: listing reads only Postgres, and adding 150 images
-    through the matchers would only slow the test down."""
-    channel_id = await db.fetchval("SELECT id FROM channels WHERE name = $1", channel)
-    await db.executemany(
-        "INSERT INTO images (channel_id, identifier, metadata, level, shard, width, height,"
-        " feature_version, features) VALUES ($1, $2, $3, 3, 0, 10, 10, 0, '')",
-        [(channel_id, i, f'{{"n": "{i}"}}') for i in identifiers])
-
-
 async def _matches(db: asyncpg.Pool, channel: str, rows: list[tuple[str, dt.date, int]]
                    ) -> None:
+    """Matches counted as FindImage counts them, ``count`` times each (identifier, day)."""
     channel_id = await db.fetchval("SELECT id FROM channels WHERE name = $1", channel)
-    await db.executemany(
-        "INSERT INTO match_counts (channel_id, identifier, day, count) VALUES ($1, $2, $3, $4)",
-        [(channel_id, identifier, day, count) for identifier, day, count in rows])
+    for identifier, day, count in rows:
+        for _ in range(count):
+            await catalog.count_match(db, channel_id, identifier, day)
+
+
+async def _long_history(db: asyncpg.Pool, channel: str, identifiers: list[str],
+                        days: list[dt.date], count: int = 1) -> None:
+    """Every identifier matched ``count`` times on every day, written as FindImage's counting
+    leaves it (per identifier and per channel), in two statements: thousands of rows."""
+    channel_id = await db.fetchval("SELECT id FROM channels WHERE name = $1", channel)
+    await db.execute(
+        "INSERT INTO match_counts (channel_id, identifier, day, count)"
+        " SELECT $1, i, d, $4 FROM unnest($2::text[]) i, unnest($3::date[]) d",
+        channel_id, identifiers, days, count)
+    await db.execute(
+        "INSERT INTO channel_days (channel_id, day, count)"
+        " SELECT $1, d, $3 FROM unnest($2::date[]) d"
+        " ON CONFLICT (channel_id, day) DO UPDATE SET count = channel_days.count + $3",
+        channel_id, days, count * len(identifiers))
 
 
 async def test_get_images_pages_by_100_in_identifier_order(api: Api) -> None:
     alice = await api.user("alice")
     await api.channel(alice, "posters", max_images=1000)
     identifiers = [f"img{n:03d}" for n in range(150)]
-    await _stored(api.db, "posters", list(reversed(identifiers)))
+    await api.stored("posters", list(reversed(identifiers)))
     fields = {**alice.credentials, "channel": "posters"}
     first = await api.post("GetImages", fields, urlencoded=True)
     assert first["totalcount"] == 150
@@ -158,7 +167,8 @@ async def test_statistics_refusals(api: Api) -> None:
     await api.channel(bob, "bobs")
     base = {**alice.credentials, "startdate": "2026", "enddate": "2026"}
     for start, end in (("2026013", "2026"), ("20261301", "2026"), ("20260230", "2026"),
-                       ("2027", "2026"), ("year", "2026"), ("202601", "20260")):
+                       ("2027", "2026"), ("year", "2026"), ("202601", "20260"),
+                       ("\u0662\u0660\u0662\u0666", "2026")):  # Arabic-Indic digits
         answer = await api.post("Statistics", {**base, "startdate": start, "enddate": end})
         assert answer["returncode"] == ResultCode.BAD_DATE, (start, end)
     assert (await api.post("Statistics", {**base, "channel": "c1", "identifier": "zz"})
@@ -171,5 +181,46 @@ async def test_statistics_refusals(api: Api) -> None:
         ResultCode.FIELD_MISSING
     assert (await api.post("Statistics", {**base, "secretkey": "no"}))["returncode"] == \
         ResultCode.BAD_SECRET
+    assert (await api.post("Statistics", {**base, "position": "-1"}))["returncode"] == \
+        ResultCode.BAD_FIELD
     del base["enddate"]
     assert (await api.post("Statistics", base))["returncode"] == ResultCode.FIELD_MISSING
+
+
+async def test_statistics_answers_a_bounded_page_and_the_rest_by_position(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "c1")
+    days = [dt.date(2026, 3, 1) + dt.timedelta(days=d) for d in range(3)]
+    per_day = STATISTICS_PAGE // 3 + 100
+    await _long_history(api.db, "c1", [f"id{n:05d}" for n in range(per_day)], days)
+    fields = {**alice.credentials, "channel": "c1", "startdate": "2026", "enddate": "2026"}
+    first = await api.post("Statistics", fields)
+    assert (len(first["records"]), first["truncated"]) == (STATISTICS_PAGE, True)
+    rest = await api.post("Statistics", {**fields, "position": str(STATISTICS_PAGE)})
+    assert (len(rest["records"]), rest["truncated"]) == (3 * per_day - STATISTICS_PAGE, False)
+    assert [(r["date"], r["identifier"]) for r in first["records"] + rest["records"]] == \
+        [(day.strftime("%Y%m%d"), f"id{n:05d}") for day in days for n in range(per_day)]
+    one = await api.post("Statistics", {**fields, "identifier": "id00007", "position": "1"})
+    assert ([r["date"] for r in one["records"]], one["truncated"]) == (["20260302", "20260303"],
+                                                                      False)
+
+
+async def test_statistics_per_channel_is_bounded_too(api: Api) -> None:
+    alice = await _two_channels(api)  # c1 and c2 each have a few days already
+    start = dt.date(1990, 1, 1)
+    await _long_history(api.db, "c2", ["y"], [start + dt.timedelta(days=d)
+                                              for d in range(STATISTICS_PAGE)], count=2)
+    fields = {**alice.credentials, "startdate": "1990", "enddate": "2026"}
+    first = await api.post("Statistics", fields)
+    assert (len(first["records"]), first["truncated"]) == (STATISTICS_PAGE, True)
+    assert first["records"][0] == {"date": "19900101", "channel": "c2", "count": 2}
+    rest = await api.post("Statistics", {**fields, "position": str(STATISTICS_PAGE)})
+    # the days past 1990 + 10,000 days: c2's "y" and the days the two channels already had
+    assert rest["truncated"] is False
+    assert rest["records"][-3:] == [
+        {"date": "20260131", "channel": "c1", "count": 5},
+        {"date": "20260201", "channel": "c1", "count": 5},
+        {"date": "20260201", "channel": "c2", "count": 1},
+    ]
+    assert sum(r["count"] for r in first["records"] + rest["records"]) == \
+        2 * STATISTICS_PAGE + 7 + 5 + 5 + 1

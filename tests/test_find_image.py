@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -71,6 +72,17 @@ async def test_photo_without_features_is_refused(api: Api) -> None:
     await api.channel(alice, "posters")
     assert (await api.find(alice, flat(ext=".jpg"), "posters"))["returncode"] == \
         ResultCode.FEATURES_INSUFFICIENT
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 2000), (2000, 1)])
+async def test_a_photo_one_pixel_wide_or_high_is_refused_as_featureless(
+        api: Api, size: tuple[int, int], caplog: pytest.LogCaptureFixture) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    for channel in ("posters", None):  # one path extracts and searches, the other extracts
+        answer = await api.find(alice, flat(*size), channel)
+        assert answer["returncode"] == ResultCode.FEATURES_INSUFFICIENT
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 async def test_bad_photos_and_requests_are_refused(api: Api) -> None:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
+import json
 import logging
+import time
 
+import aiohttp
 import asyncpg
 import pytest
 from aiohttp import web
+from aiohttp.test_utils import TestServer
 from arq.connections import ArqRedis
 
 from cloudreco.embedded import free_port
@@ -77,6 +82,120 @@ async def test_too_many_parts_and_non_utf8_fields_are_refused(api: Api) -> None:
              ).encode() + b"\xff\xfe\r\n" + f"--{boundary}--\r\n".encode()
     assert (await _raw(api, "POST", "/GetImages", latin, ctype))[1]["returncode"] == \
         ResultCode.BAD_FIELD
+
+
+def _multipart(parts: list[tuple[bytes, bytes]], boundary: str = "b0undary") -> bytes:
+    return b"".join(f"--{boundary}\r\nContent-Disposition: form-data; ".encode() + head
+                    + b"\r\n\r\n" + body + b"\r\n" for head, body in parts
+                    ) + f"--{boundary}--\r\n".encode()
+
+
+async def test_a_form_of_32_parts_is_read(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    fields = [(f'name="{k}"'.encode(), v.encode())
+              for k, v in {**alice.credentials, "channel": "posters"}.items()]
+    fields += [(f'name="f{i}"'.encode(), b"v") for i in range(32 - len(fields))]
+    ctype = "multipart/form-data; boundary=b0undary"
+    assert (await _raw(api, "POST", "/GetImages", _multipart(fields), ctype))[1][
+        "returncode"] == ResultCode.SUCCESS
+
+
+@pytest.mark.parametrize("body", [
+    b"username=%FF%FE&secretkey=x&channel=c",  # percent-escapes that are not UTF-8
+    b"username=a&username=%FF",  # every occurrence of a name is checked, not only the first
+    b"username=a&secretkey=b&" + b"&".join(b"f%d=v" % i for i in range(40)),
+])
+async def test_urlencoded_fields_follow_the_multipart_rules(
+        api: Api, body: bytes, caplog: pytest.LogCaptureFixture) -> None:
+    status, answer = await _raw(api, "POST", "/GetImages", body,
+                                "application/x-www-form-urlencoded")
+    assert (status, answer["returncode"]) == (200, ResultCode.BAD_FIELD)
+
+
+async def test_a_malformed_content_disposition_leaves_its_field_out(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    ctype = "multipart/form-data; boundary=b0undary"
+    for i in range(3):  # aiohttp warns of each, with the client's text (see forms.py)
+        body = _multipart([(f'name\xff{i}="username"'.encode(), b"alice"),
+                           (f'name="image"; filename="{i}\\"'.encode(), b"\xff\xd8\xff")])
+        status, answer = await _raw(api, "POST", "/FindImage", body, ctype)
+        assert (status, answer["returncode"]) == (200, ResultCode.FIELD_MISSING)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_charset_part_is_malformed_multipart(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    ctype = "multipart/form-data; boundary=b0undary"
+    for charset in (b"utf-8", b"x" * 40):  # aiohttp reads neither well; the long one raised
+        body = _multipart([(b'name="_charset_"', charset), (b'name="username"', b"alice")])
+        status, answer = await _raw(api, "POST", "/GetImages", body, ctype)
+        assert (status, answer["returncode"]) == (200, ResultCode.MULTIPART_NEEDED)
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_an_image_part_sent_to_a_text_endpoint_is_a_text_field(api: Api) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    fields = {**alice.credentials, "channel": "posters"}
+    # chunked, so that no Content-Length refuses it before the parts are read
+    data = aiohttp.FormData(fields)
+    data.add_field("image", io.BytesIO(b"\xff\xd8\xff" + b"\x00" * (3 << 20)), filename="a.jpg")
+    resp = await api.client.post("/GetImages", data=data, chunked=True)
+    assert (await resp.json())["returncode"] == ResultCode.BAD_FIELD
+
+
+async def _exchange(port: int, head: bytes, body: bytes) -> tuple[bytes, float]:
+    """Send ``head``, then ``body`` in a packet of its own; the answer and its delay."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(head)
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(body)
+        start = time.monotonic()
+        answer = await asyncio.wait_for(reader.read(65536), 10)
+        return answer, time.monotonic() - start
+    finally:
+        writer.close()
+
+
+_URLENCODED = (b"POST /GetImages HTTP/1.1\r\nHost: x\r\n"
+               b"Content-Type: application/x-www-form-urlencoded\r\n")
+_GZIPPED = gzip.compress(b"username=alice", mtime=0)
+
+
+@pytest.mark.parametrize(("headers", "body", "at_once"), [
+    # aiohttp would have raised its error where the request never saw it: no answer ever
+    (b"Content-Encoding: deflate\r\nContent-Length: 1\r\n", b"x", True),
+    (b"Content-Encoding: gzip\r\nContent-Length: %d\r\n" % len(_GZIPPED), _GZIPPED, True),
+    (b"Transfer-Encoding: chunked\r\n", b"zz\r\nusername=alice\r\n0\r\n\r\n", False),
+    (b"Content-Length: 100\r\n", b"username=alice", False),  # and then nothing
+])
+async def test_a_compressed_broken_or_stalled_body_answers_multipart_needed(
+        settings: Settings, db: asyncpg.Pool, redis: ArqRedis, headers: bytes, body: bytes,
+        at_once: bool, caplog: pytest.LogCaptureFixture) -> None:
+    quick = settings.model_copy(update={"body_timeout": 1.0})
+    server = TestServer(create_app(quick, db=db, redis=redis))
+    await server.start_server()
+    try:
+        answer, delay = await _exchange(server.port, _URLENCODED + headers + b"\r\n", body)
+    finally:
+        await server.close()
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["returncode"] == \
+        ResultCode.MULTIPART_NEEDED
+    assert delay < 0.5 if at_once else 0.5 < delay < 3
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_requests_aiohttp_cannot_parse_are_logged_at_info(
+        api: Api, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="aiohttp.server")
+    assert api.client.port is not None
+    answer, _ = await _exchange(api.client.port, _URLENCODED + b"Bad Header\r\n\r\n", b"")
+    assert answer.split(b"\r\n")[0].endswith(b" 400 Bad Request")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r for r in caplog.records if r.name == "aiohttp.server" and r.levelname == "INFO"]
 
 
 async def test_concurrent_adds_never_overfill_a_channel(api: Api) -> None:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -251,3 +252,23 @@ def test_image_over_the_pixel_limit_is_refused() -> None:
     with pytest.raises(ImageRejected) as refused:
         decode_gray(flat(400, 300), max_pixels=100_000)
     assert refused.value.code == ResultCode.FILE_TOO_LARGE
+
+
+def _two_covers() -> bytes:
+    """A photo aimed at ``pub.fruits.0`` (small, at the centre) beside a larger
+    ``pub.home.0`` (off to the right), as a phone photo of one DVD lying by another."""
+    photo = np.full((600, 900, 3), 128, np.uint8)
+    for name, (x, y, w) in (("pub.fruits.0", (365, 215, 170)), ("pub.home.0", (570, 30, 330))):
+        img = cv2.imdecode(np.frombuffer(target(name), np.uint8), cv2.IMREAD_COLOR)
+        h = round(img.shape[0] * w / img.shape[1])
+        photo[y : y + h, x : x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    return encode(cv2.GaussianBlur(photo, (0, 0), 0.8), quality=85)
+
+
+def test_photo_of_two_covers_answers_the_one_it_is_centred_on(index: ChannelIndex) -> None:
+    found = index.search(_features(_two_covers(), query=True))
+    by_id = {m.image_id: m for m in found}
+    aimed, beside = CATALOG.index("pub.fruits.0"), CATALOG.index("pub.home.0")
+    assert {aimed, beside} <= set(by_id)
+    assert by_id[beside].score > by_id[aimed].score  # more inliers, yet not the answer
+    assert found[0].image_id == aimed and found[0].centred

@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import psutil
+from prometheus_client.parser import text_string_to_metric_families
 
 from cloudreco.local import LocalStack
 from shared.jobs import LIVENESS
@@ -37,6 +38,16 @@ def _post(port: int, endpoint: str, fields: dict[str, str], image: bytes | None 
 def _find(stack: LocalStack, secret: str, name: str) -> dict[str, object]:
     return _post(stack.port, "FindImage", {"username": "alice", "secretkey": secret},
                  photo_of(name)[0])
+
+
+def _found_count(stack: LocalStack) -> float:
+    """FindImage requests answered 0, by the stack's /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.port}/metrics", timeout=10) as resp:
+        text = resp.read().decode()
+    return sum(sample.value for family in text_string_to_metric_families(text)
+               for sample in family.samples
+               if sample.name == "cloudreco_requests_total"
+               and sample.labels == {"endpoint": "/FindImage", "returncode": "0"})
 
 
 def _children(stack: LocalStack, part: str) -> list[psutil.Process]:
@@ -94,5 +105,9 @@ def test_stack_keeps_images_and_statistics_across_a_restart(tmp_path: Path) -> N
         stats = _post(stack.port, "Statistics", {"username": "alice", "secretkey": secret,
                                                  "startdate": "2000", "enddate": "2100"})
         assert sum(r["count"] for r in stats["records"]) == 7  # type: ignore[attr-defined]
+        # every scrape, whichever gateway takes it, counts all six finds since this start,
+        # the killed gateway's included
+        for _ in range(4):
+            assert _found_count(stack) == 6
     finally:
         assert stack.stop() == 0

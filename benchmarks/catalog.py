@@ -1,0 +1,227 @@
+"""Whether the catalog's SQL grows with the catalog or its history.
+
+``--history``: a fresh database with one channel of N images (100,000 by default) and a year
+of FindImage matches (``--matched-per-day`` identifiers counted each day), served by a real
+gateway on a socket; times GetImages at the first, middle and last page, GetImage, and
+Statistics per user over the year, per identifier over the year and per channel over one day.
+The rows are written with SQL (the features are a placeholder: these endpoints never read
+them).
+
+``--import N``: a fresh local stack (``cloudreco run``, one shard); N make_bench.py
+distractors added to one channel through AddImage by 4 clients; the time per image over
+each block of 1,000 (``--block``), so that the first and last blocks can be compared.
+
+    python -m benchmarks.catalog --history --images 100000
+    python -m benchmarks.catalog --data ../shared/bench/public --import 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import itertools
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+from aiohttp import web
+
+from benchmarks.recognition import (
+    CHANNEL,
+    USER,
+    Client,
+    distractors,
+    machine,
+    open_channel,
+    percentile,
+    write_report,
+)
+from cloudreco import admin
+from cloudreco.embedded import free_port, start_postgres, start_redis
+from cloudreco.local import LocalStack
+from gateway.app import create_app
+from shared.db import migrate
+from shared.settings import Settings
+
+SECRET = "bench-secret-0123456789abcdef0123456789"
+REPEATS = 30
+ADD_CLIENTS = 4
+
+
+async def fill(db: asyncpg.Pool, images: int, per_day: int, days: int) -> None:
+    """One channel of ``images`` images and ``days`` days of matches, ``per_day`` identifiers
+    a day (spread over the catalog, a different set each day)."""
+    await admin.create_user(db, USER, SECRET)
+    channel = await admin.create_channel(db, USER, CHANNEL, 10_000_000)
+    # One statement of N inserts would walk the channel row's N updates by the count trigger.
+    await db.execute("ALTER TABLE images DISABLE TRIGGER images_count")
+    await db.execute(
+        "INSERT INTO images (channel_id, identifier, metadata, level, shard, width, height,"
+        " feature_version, features)"
+        " SELECT $1, 'img.' || lpad(g::text, 6, '0'), '{\"n\": ' || g || '}', 3, 0, 640,"
+        " 480, 1, '\\x00'::bytea FROM generate_series(1, $2) g", channel, images)
+    await db.execute("ALTER TABLE images ENABLE TRIGGER images_count")
+    await db.execute("UPDATE channels SET image_count = $2 WHERE id = $1", channel, images)
+    today = dt.datetime.now(dt.UTC).date()
+    await db.execute(
+        "INSERT INTO match_counts (channel_id, identifier, day, count)"
+        " SELECT $1, 'img.' || lpad((1 + (k * 7919 + d * 104729) % $2)::text, 6, '0'),"
+        "        $4::date - d, 1 + k % 5"
+        " FROM generate_series(0, $5 - 1) d, generate_series(1, $3) k"
+        " ON CONFLICT DO NOTHING", channel, images, per_day, today, days)
+    await db.execute(
+        "INSERT INTO match_totals (channel_id, identifier, count)"
+        " SELECT channel_id, identifier, sum(count) FROM match_counts GROUP BY 1, 2")
+    await db.execute("UPDATE channels SET match_count = (SELECT sum(count) FROM match_counts)")
+    await db.execute(
+        "INSERT INTO channel_days (channel_id, day, count)"
+        " SELECT channel_id, day, sum(count) FROM match_counts GROUP BY 1, 2")
+    await db.execute("VACUUM ANALYZE")
+
+
+async def timed(session: aiohttp.ClientSession, url: str, fields: dict[str, str]
+                ) -> tuple[list[float], dict[str, Any]]:
+    """Seconds of REPEATS requests (after 3 unmeasured), and the last answer."""
+    times: list[float] = []
+    body: dict[str, Any] = {}
+    for n in range(REPEATS + 3):
+        started = time.perf_counter()
+        async with session.post(url, data=fields) as resp:
+            body = await resp.json()
+        if n >= 3:
+            times.append(time.perf_counter() - started)
+    assert body["returncode"] == 0, body
+    return times, body
+
+
+async def history(images: int, per_day: int, days: int) -> str:
+    work = Path(tempfile.mkdtemp(prefix="cloudreco-catalog-"))
+    dsn, stop_pg = start_postgres(work / "pg")
+    redis_url, stop_redis = start_redis(work / "redis")
+    try:
+        await migrate(dsn)
+        db = await asyncpg.create_pool(dsn, command_timeout=None)  # the fill takes minutes
+        started = time.perf_counter()
+        await fill(db, images, per_day, days)
+        filled = time.perf_counter() - started
+        rows = await db.fetchval("SELECT count(*) FROM match_counts")
+        settings = Settings(database_url=dsn, redis_url=redis_url, data_dir=work)
+        runner = web.AppRunner(create_app(settings))
+        await runner.setup()
+        port = free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        url = f"http://127.0.0.1:{port}"
+        today = dt.datetime.now(dt.UTC).date()
+        year = {"startdate": (today - dt.timedelta(days=days - 1)).strftime("%Y%m%d"),
+                "enddate": today.strftime("%Y%m%d")}
+        day = {"startdate": today.strftime("%Y%m%d"), "enddate": today.strftime("%Y%m%d")}
+        auth = {"username": USER, "secretkey": SECRET}
+        cases = {
+            "GetImages, position 0": ("GetImages", {**auth, "channel": CHANNEL,
+                                                    "position": "0"}),
+            f"GetImages, position {images // 2}": ("GetImages", {
+                **auth, "channel": CHANNEL, "position": str(images // 2)}),
+            f"GetImages, position {images - 100}": ("GetImages", {
+                **auth, "channel": CHANNEL, "position": str(images - 100)}),
+            "GetImage": ("GetImage", {"channel": CHANNEL, "identifier": "img.000001"}),
+            "Statistics per channel, the year": ("Statistics", {**auth, **year}),
+            "Statistics per identifier, one image, the year": ("Statistics", {
+                **auth, **year, "channel": CHANNEL, "identifier": "img.000001"}),
+            "Statistics per identifier, the channel, one day": ("Statistics", {
+                **auth, **day, "channel": CHANNEL}),
+        }
+        lines = [f"{images:,} images in one channel; {rows:,} daily match rows over {days} "
+                 f"days ({per_day:,} identifiers a day); filled in {filled:.0f} s. {machine()}.",
+                 "", "| request | answer | p50 | p95 |", "|---|---|---|---|"]
+        async with aiohttp.ClientSession() as session:
+            for name, (endpoint, fields) in cases.items():
+                times, body = await timed(session, f"{url}/{endpoint}", fields)
+                size = len(body.get("images", body.get("records", [body])))
+                lines.append(f"| {name} | {size} rows | {1000 * statistics.median(times):.1f} ms"
+                             f" | {percentile(times, 95):.1f} ms |")
+        await runner.cleanup()
+        await db.close()
+        return "\n".join(lines) + "\n"
+    finally:
+        stop_redis()
+        stop_pg()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+async def import_blocks(url: str, secret: str, paths: list[Path], block: int
+                        ) -> tuple[list[float], int]:
+    """Seconds per image of each ``block`` of images, in order, and the refusals."""
+    queue = list(reversed(paths))
+    done: list[float] = []
+    refused = 0
+
+    async def worker(client: Client) -> None:
+        nonlocal refused
+        while queue:
+            path = queue.pop()
+            _, body = await client.post("AddImage", {"channel": CHANNEL,
+                                                     "identifier": f"d.{path.stem}"},
+                                        path.read_bytes())
+            refused += body["returncode"] != 0
+            done.append(time.perf_counter())
+
+    async with aiohttp.ClientSession() as session:
+        client = Client(session, url, secret)
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(client) for _ in range(ADD_CLIENTS)))
+    marks = [started, *sorted(done)[block - 1::block]]
+    return [(b - a) / block for a, b in itertools.pairwise(marks)], refused
+
+
+def import_run(data: Path, count: int, block: int) -> str:
+    paths = distractors(data, count)
+    with tempfile.TemporaryDirectory(prefix="cloudreco-import-") as work:
+        stack = LocalStack(Path(work), shards=1)
+        stack.start()
+        try:
+            secret = open_channel(stack)
+            blocks, refused = asyncio.run(import_blocks(stack.url, secret, paths, block))
+        finally:
+            stack.stop()
+    rows = " | ".join(f"{1000 * b:.0f}" for b in blocks)
+    return (f"{len(paths):,} distractors added to one channel by {ADD_CLIENTS} clients through"
+            f" AddImage ({refused} refused: too few features); ms per image in each block of"
+            f" {block:,}, in order. {machine()}.\n\n{rows}\n\nfirst block "
+            f"{1000 * blocks[0]:.0f} ms, last block {1000 * blocks[-1]:.0f} ms per image.\n")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--history", action="store_true")
+    p.add_argument("--images", type=int, default=100_000)
+    p.add_argument("--matched-per-day", type=int, default=5_000)
+    p.add_argument("--days", type=int, default=365)
+    p.add_argument("--import", dest="imports", type=int, default=0, metavar="N")
+    p.add_argument("--block", type=int, default=1000, help="images per timed block")
+    p.add_argument("--data", type=Path, default=Path("../shared/bench/public"))
+    p.add_argument("--write", action="store_true", help="write the tables into BENCHMARKS.md")
+    args = p.parse_args()
+    if args.history:
+        report = asyncio.run(history(args.images, args.matched_per_day, args.days))
+        print(report)
+        if args.write:
+            write_report("catalog-history", "## Catalog reads at 100,000 images and a year of "
+                         "history\n\n`python -m benchmarks.catalog --history --write`, "
+                         f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.\n\n" + report)
+    if args.imports:
+        report = import_run(args.data, args.imports, args.block)
+        print(report)
+        if args.write:
+            write_report("catalog-import", f"## Importing {args.imports:,} images into one "
+                         f"channel\n\n`python -m benchmarks.catalog --import {args.imports} "
+                         f"--write`, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.\n\n" + report)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,0 @@
-T="--catalog data/tune/catalog --queries data/tune/queries --truth data/tune/truth.csv"
-B="target_sizes=200,130 view_sides=60,200 min_inliers=8"
-/tmp/venv0/bin/python bench_offline.py $T --label "tune B d32 v8" --set $B 2>&1 | grep "^|"
-/tmp/venv0/bin/python bench_offline.py $T --label "tune B d24 b106" --pca data/pca/pca_d24_a0.npy --set $B target_budget=106 2>&1 | grep "^|"
-/tmp/venv0/bin/python bench_offline.py $T --label "tune B d16 b118" --pca data/pca/pca_d16_a0.npy --set $B target_budget=118 2>&1 | grep "^|"
-/tmp/venv0/bin/python bench_offline.py $T --label "tune B d32w0.5" --pca data/pca/pca_d32_a0.5.npy --set $B 2>&1 | grep "^|"
-/tmp/venv0/bin/python bench_offline.py $T --label "tune B d48 b81" --pca data/pca/pca_d48_a0.npy --set $B target_budget=81 2>&1 | grep "^|"
-/tmp/venv0/bin/python bench_offline.py $T --label "tune B d32 v12" --set $B n_views=12 2>&1 | grep "^|"

@@ -1,0 +1,161 @@
+"""``cloudreco add``: import image files into a channel, several uploads at once, with a
+progress bar; resumable, as identifiers already in the channel are skipped; failures summed
+up by result code at the end."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
+
+from cloudreco.cli import connect
+from cloudreco.cli.sources import identifier_for, image_files
+from cloudreco.client import ApiError, AsyncClient, ResultCode
+
+SHOWN_PER_REASON = 10  # files listed under each failure reason; the rest are counted
+
+
+@dataclass
+class Report:
+    """What an import did: images added (with their levels where known), files skipped,
+    failures by reason."""
+
+    added: int = 0
+    levels: Counter[int] = field(default_factory=Counter)
+    skipped: int = 0
+    failed: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def failures(self) -> int:
+        return sum(len(files) for files in self.failed.values())
+
+
+class RateColumn(ProgressColumn):
+    """Images a second, over the last half minute."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text("-.- images/s" if speed is None else f"{speed:.1f} images/s")
+
+
+@click.command()
+@click.argument("channel")
+@click.argument("paths", nargs=-1, required=True, metavar="DIR|FILES...",
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--jobs", "-j", type=click.IntRange(1, 64), default=4, show_default=True,
+              help="uploads at once")
+@click.option("--retries", type=click.IntRange(0), default=3, show_default=True,
+              help="retries of an upload answered 20015 system busy, with backoff")
+@connect.connection_options
+def add(channel: str, paths: tuple[Path, ...], jobs: int, retries: int, url: str | None,
+        username: str | None, secretkey: str | None) -> None:
+    """Add image files to a channel.
+
+    Adds the images of DIR (its .jpg, .jpeg and .png files) or FILES to CHANNEL. Each
+    image's identifier is its file name without the extension, fitted to the identifier
+    rule (see README). Identifiers already in CHANNEL are skipped, so a second run adds
+    only what the first did not. Exit status 1 if any file failed.
+    """
+    files = image_files(paths)
+    if not files:
+        raise click.UsageError("no .jpg, .jpeg or .png files in " + ", ".join(map(str, paths)))
+
+    async def work() -> int:
+        async with connect.client(url, username, secretkey, retries=retries,
+                                  connections=jobs) as api:
+            report = await import_files(api, channel, files, jobs)
+        summarise(channel, len(files), report)
+        return 1 if report.failures else 0
+
+    connect.run(work())
+
+
+async def import_files(api: AsyncClient, channel: str, files: list[Path], jobs: int
+                       ) -> Report:
+    """Upload the files whose identifiers the channel lacks, ``jobs`` at a time."""
+    report = Report()
+    existing = {image.identifier async for image in api.iter_images(channel)}
+    named: dict[str, Path] = {}
+    for path in files:
+        identifier = identifier_for(path)
+        if identifier in named:  # the first file of an identifier has it, run after run
+            report.failed[f"{ResultCode.IDENTIFIER_TAKEN} {ResultCode.IDENTIFIER_TAKEN.message}"
+                          f" (by another file of this import)"].append(path)
+        else:
+            named[identifier] = path
+    todo = {i: path for i, path in named.items() if i not in existing}
+    report.skipped = len(named) - len(todo)
+    if todo:
+        with _progress() as progress:
+            task = progress.add_task(f"adding to {channel}", total=len(todo), failed=0)
+            pending = iter(todo.items())
+
+            async def uploader() -> None:
+                for identifier, path in pending:  # shared: each item is taken once
+                    await _upload(api, channel, identifier, path, report)
+                    progress.update(task, advance=1, failed=report.failures)
+
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(jobs, len(todo))):
+                    group.create_task(uploader())
+    return report
+
+
+async def _upload(api: AsyncClient, channel: str, identifier: str, path: Path,
+                  report: Report) -> None:
+    try:
+        added = await api.add_image(channel, identifier, path)
+    except ApiError as e:
+        if e.code != ResultCode.IDENTIFIER_TAKEN:
+            report.failed[str(e)].append(path)
+        elif e.attempts > 1:  # an attempt answered 20015 after the matcher had stored it
+            report.added += 1
+        else:  # added by someone else since the channel was read
+            report.skipped += 1
+    except (aiohttp.ClientError, TimeoutError) as e:  # before OSError: some are both
+        report.failed[f"no answer ({type(e).__name__})"].append(path)
+    except OSError as e:
+        report.failed[f"file not readable ({e.strerror})"].append(path)
+    else:
+        report.added += 1
+        report.levels[added.level] += 1
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    RateColumn(), TimeRemainingColumn(), TextColumn("{task.fields[failed]} failed"),
+                    console=Console(stderr=True))
+
+
+def summarise(channel: str, files: int, report: Report) -> None:
+    """The import's outcome on standard output: counts, levels, failures by reason."""
+    added = report.added
+    if not added and not report.failures:
+        click.echo(f"{channel}: nothing to add; all {files} images are already there")
+        return
+    click.echo(f"{channel}: {added} added, {report.skipped} already there, "
+               f"{report.failures} failed, of {files} files")
+    if report.levels:
+        click.echo("added by level: " + ", ".join(f"{level}: {report.levels[level]}"
+                                                  for level in sorted(report.levels)))
+    for reason, paths in sorted(report.failed.items()):
+        click.echo(f"failed, {reason}: {len(paths)}")
+        for path in paths[:SHOWN_PER_REASON]:
+            click.echo(f"  {path}")
+        if len(paths) > SHOWN_PER_REASON:
+            click.echo(f"  and {len(paths) - SHOWN_PER_REASON} more")

@@ -1,0 +1,281 @@
+"""One channel's catalog in memory: an hnswlib index of target descriptors plus, per index
+slot, the image it belongs to and its keypoint (for verification); searched by voting and
+verifying candidates."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import hnswlib
+import numpy as np
+from numpy.typing import NDArray
+
+from matcher.recognition.candidates import Candidate, Entries, Pairs
+from matcher.recognition.config import CFG, Config
+from matcher.recognition.features import Features, Match
+from matcher.recognition.pca import PCA
+from matcher.recognition.slots import to_fraction, to_geo
+from matcher.recognition.verify import Debug, check
+from matcher.recognition.votes import vote
+from matcher.rwlock import RWLock
+
+
+class ChannelIndex:
+    """One channel's catalog in memory: an hnswlib index of target descriptors plus, per index
+    slot, the image it belongs to and the keypoint position (for verification)."""
+
+    def __init__(
+        self, dim: int | None = None, capacity: int = 1024, cfg: Config | None = None
+    ) -> None:
+        self.cfg = cfg or CFG
+        self.dim = dim or PCA.dim
+        self._cap = max(capacity, 16)
+        self._ix = hnswlib.Index(space="l2", dim=self.dim)
+        self._ix.init_index(
+            max_elements=self._cap,
+            M=self.cfg.M,
+            ef_construction=self.cfg.ef_construction,
+            random_seed=100,
+        )
+        self._ix.set_ef(self.cfg.ef)
+        # Per index slot: its image, its keypoint as a fraction of the image's width and
+        # height in 1/65535ths (finer than 0.1 px below 6,500 px), and the keypoint's
+        # orientation and size in one byte each. 10 bytes a slot.
+        self._slot_img = np.full(self._cap, -1, np.int32)
+        self._slot_xy = np.zeros((self._cap, 2), np.uint16)
+        self._slot_geo = np.zeros((self._cap, 2), np.uint8)  # angle, size (see slots.to_geo)
+        self._next = 0  # slots [0, _next) have been used once
+        self._free: list[int] = []  # deleted slots, to be reused
+        # Per image one int32 array, [width, height, slot, slot, ...]: one Python object
+        self._images: dict[int, NDArray[np.int32]] = {}
+        self._lock = RWLock()  # searches share it; add and remove hold it alone
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def __contains__(self, image_id: int) -> bool:
+        return image_id in self._images
+
+    @property
+    def n_vectors(self) -> int:
+        return self._next - len(self._free)
+
+    def _grow(self, need: int) -> None:
+        if self._next + max(0, need - len(self._free)) <= self._cap:
+            return
+        # grow by an eighth: hnswlib keeps ~44 resident bytes per spare slot (a mutex and a
+        # level), so spare room costs ~0.25 KiB per image on average; a resize copies the
+        # index, which at this rate is about 9 copies of it over its growth (amortised)
+        new = max(int(self._cap * 1.125), self._next + need + 16)
+        self._ix.resize_index(new)
+        self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int32)])
+        self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.uint16)])
+        self._slot_geo = np.concatenate([self._slot_geo, np.zeros((new - self._cap, 2), np.uint8)])
+        self._cap = new
+
+    def add(self, image_id: int, f: Features) -> None:
+        """Add (or replace) one image."""
+        self.add_many([(image_id, f)])
+
+    def _slots(self, image_id: int) -> NDArray[np.int32]:
+        return self._images[image_id][2:]
+
+    def _size(self, image_id: int) -> tuple[int, int]:
+        wh = self._images[image_id]
+        return int(wh[0]), int(wh[1])
+
+    def remove(self, image_id: int) -> None:
+        with self._lock.write():
+            self._remove(image_id)
+
+    def _remove(self, image_id: int) -> None:
+        if image_id not in self._images:
+            return
+        slots = self._slots(image_id)
+        del self._images[image_id]
+        for s in slots.tolist():
+            self._ix.mark_deleted(s)
+            self._free.append(s)
+        self._slot_img[slots] = -1
+
+    def add_many(self, items: list[tuple[int, Features]], threads: int = 1) -> None:
+        """Add several images in one hnswlib insert spread over ``threads`` (a rebuild)."""
+        with self._lock.write():
+            for image_id, _ in items:
+                self._remove(image_id)
+            fresh = [(i, f) for i, f in items if len(f.desc)]
+            for image_id, f in items:
+                if not len(f.desc):
+                    self._images[image_id] = np.array([f.width, f.height], np.int32)
+            n = sum(len(f.desc) for _, f in fresh)
+            if n == 0:
+                return
+            self._grow(n)
+            reuse = min(n, len(self._free))
+            slots = [self._free.pop() for _ in range(reuse)] + list(
+                range(self._next, self._next + n - reuse)
+            )
+            self._next += n - reuse
+            sl = np.array(slots, np.int64)
+            self._ix.add_items(np.concatenate([f.desc for _, f in fresh]), sl, num_threads=threads)
+            at = 0
+            for image_id, f in fresh:
+                mine = sl[at : at + len(f.desc)]
+                at += len(f.desc)
+                self._slot_img[mine] = image_id
+                self._slot_xy[mine] = to_fraction(f.xy, f.width, f.height)
+                self._slot_geo[mine] = to_geo(f.angle, f.size, len(f.desc))
+                self._images[image_id] = np.concatenate([[f.width, f.height], mine]).astype(
+                    np.int32
+                )
+
+    def save(self, stem: Path) -> list[Path]:
+        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. Searches go
+        on meanwhile; adds and removes wait."""
+        with self._lock.read():
+            ids = np.fromiter(self._images, np.int64, len(self._images))
+            rows = [self._images[i] for i in ids.tolist()]
+            lengths = np.array([len(r) for r in rows], np.int64)
+            flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+            graph, arrays = stem.with_suffix(".hnsw"), stem.with_suffix(".npz")
+            self._ix.save_index(str(graph))
+            with arrays.open("wb") as out:
+                np.savez(
+                    out,
+                    dim=self.dim,
+                    cap=self._cap,
+                    next=self._next,
+                    free=np.array(self._free, np.int64),
+                    slot_img=self._slot_img,
+                    slot_xy=self._slot_xy,
+                    slot_geo=self._slot_geo,
+                    ids=ids,
+                    lengths=lengths,
+                    flat=flat,
+                )
+        return [graph, arrays]
+
+    @classmethod
+    def load(cls, stem: Path, dim: int, cfg: Config | None = None) -> ChannelIndex:
+        """An index written by ``save`` (of descriptors of ``dim``); raises ValueError or
+        OSError on a damaged one. The slot arrays are read on another thread while hnswlib
+        reads the graph (numpy lets go of the GIL while it reads, hnswlib does not)."""
+        with ThreadPoolExecutor(1) as reader:
+            pending = reader.submit(_read_arrays, stem.with_suffix(".npz"))
+            graph = hnswlib.Index(space="l2", dim=dim)
+            try:
+                graph.load_index(str(stem.with_suffix(".hnsw")), max_elements=0)
+            finally:
+                a = pending.result()
+        if int(a["dim"]) != dim:
+            raise ValueError(f"{stem}: descriptors of {int(a['dim'])} dimensions, not {dim}")
+        index = cls(dim, 16, cfg)
+        index._ix, index._cap = graph, int(a["cap"])
+        index._ix.set_ef(index.cfg.ef)
+        index._next = int(a["next"])
+        index._free = a["free"].tolist()
+        index._slot_img, index._slot_xy = a["slot_img"], a["slot_xy"]
+        index._slot_geo = a["slot_geo"]
+        ends = np.cumsum(a["lengths"])
+        flat = a["flat"]
+        index._images = {
+            int(i): flat[e - n : e].copy()
+            for i, e, n in zip(a["ids"].tolist(), ends.tolist(), a["lengths"].tolist(), strict=True)
+        }
+        if not (
+            len(index._slot_img) == index._cap == index._ix.get_max_elements()
+            and index._next <= index._cap
+        ):
+            raise ValueError(f"{stem}: index and slot arrays disagree")
+        return index
+
+    def search(
+        self, q: Features, limit: int = 3, debug: Debug = None, threads: int = 1
+    ) -> list[Match]:
+        """The verified matches of ``q``, best first; ``threads`` share the index lookup.
+        Searches run together: each holds the index shared only while it looks up and votes
+        and copies out what verifying its candidates needs, and verifies outside the lock."""
+        with self._lock.read():
+            candidates = self._candidates(q, debug, threads)
+        if candidates is None:
+            with self._lock.write():  # the wider lookup sets the index-wide ef
+                candidates = self._candidates(q, debug, threads, wide=True) or []
+        out = [m for c in candidates if (m := check(q, c, self.cfg, debug)) is not None]
+        out.sort(key=Match.order)
+        return out[:limit]
+
+    def _knn(
+        self, q: Features, k: int, threads: int, wide: bool
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        """The ``k`` nearest entries of each photo descriptor; None when hnswlib finds fewer
+        than ``k`` live ones (many deleted entries nearby).  ``wide`` looks 4 times wider.
+
+        ef stays ``cfg.ef`` otherwise: hnswlib searches with max(ef, k) anyway, and ef is one
+        field of the index, which a search running alongside would read while it changes; so
+        ``wide`` needs the index held exclusively."""
+        try:
+            if not wide:
+                labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
+            else:
+                self._ix.set_ef(max(4 * self.cfg.ef, 4 * k))
+                try:
+                    labels, dists = self._ix.knn_query(q.desc, k=k, num_threads=threads)
+                finally:
+                    self._ix.set_ef(self.cfg.ef)
+        except RuntimeError:
+            return None
+        return labels.astype(np.int64), dists
+
+    def _candidates(
+        self, q: Features, debug: Debug, threads: int, wide: bool = False
+    ) -> list[Candidate] | None:
+        """The images ``q``'s descriptors vote for, best first, each with its correspondences
+        and what verifying them needs; None when the lookup needs to look wider.  Run with the
+        index held: what it returns is a copy, still right after the index changes."""
+        if self.n_vectors == 0 or len(q.desc) == 0:
+            return []
+        found = self._knn(q, min(self.cfg.k, self.n_vectors), threads, wide)
+        if found is None:
+            return [] if wide else None
+        v = vote(*found, self._slot_img, self.cfg)
+        if v is None:
+            return []
+        if debug is not None:
+            debug["votes"] = dict(zip(v.images.tolist(), v.votes.tolist(), strict=True))
+        out: list[Candidate] = []
+        for rank, (img, votes) in enumerate(zip(v.images.tolist(), v.votes, strict=True)):
+            if votes < self.cfg.min_votes:
+                break
+            sel = v.image == img
+            out.append(
+                self._candidate(
+                    img,
+                    rank,
+                    Pairs(
+                        v.rows[sel],
+                        v.slots[sel],
+                        v.d[sel],
+                        self._slot_xy[v.slots[sel]],
+                        self._slot_geo[v.slots[sel]],
+                    ),
+                )
+            )
+        return out
+
+    def _candidate(self, img: int, rank: int, knn: Pairs) -> Candidate:
+        """Image ``img`` with the knn's correspondences and, if it may be rematched, its own
+        entries, copied out of the index."""
+        w, h = self._size(img)
+        sl = self._slots(img)
+        own = None
+        if rank < self.cfg.rematch_top and len(sl) >= 2:
+            stored = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d)
+            own = Entries(sl.copy(), stored, self._slot_xy[sl], self._slot_geo[sl])
+        return Candidate(img, w, h, rank, knn, own)
+
+
+def _read_arrays(path: Path) -> dict[str, NDArray[Any]]:
+    with np.load(path) as a:
+        return {name: a[name] for name in a.files}

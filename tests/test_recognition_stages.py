@@ -1,0 +1,96 @@
+"""The recognition stages alone, as functions over arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from matcher.recognition import CFG, Features
+from matcher.recognition.candidates import Pairs
+from matcher.recognition.geometry import clusters
+from matcher.recognition.outline import inside, outline_ok
+from matcher.recognition.pca import PCA, project
+from matcher.recognition.slots import from_fraction, from_geo, to_fraction, to_geo
+from matcher.recognition.verify import one_to_one
+from matcher.recognition.votes import vote
+
+
+def test_stored_keypoints_keep_position_orientation_and_size() -> None:
+    rng = np.random.default_rng(0)
+    xy = (rng.random((50, 2)) * [6000, 4000]).astype(np.float32)
+    angle = (rng.random(50) * 360).astype(np.float32)
+    size = (2 + rng.random(50) * 200).astype(np.float32)
+    assert np.abs(from_fraction(to_fraction(xy, 6000, 4000), 6000, 4000) - xy).max() < 0.1
+    a, s, known = from_geo(to_geo(angle, size, 50))
+    assert known.all()
+    assert np.abs((a - angle + 180) % 360 - 180).max() <= 360 / 512 + 1e-6
+    assert np.abs(np.log2(s / size)).max() <= 1 / 32 + 1e-6
+
+
+def test_descriptors_are_projected_to_unit_length() -> None:
+    d = np.random.default_rng(1).random((5, 128)).astype(np.float32) * 100
+    p = project(d)
+    assert p.shape == (5, PCA.dim)
+    assert np.allclose(np.linalg.norm(p, axis=1), 1.0, atol=1e-4)
+    assert project(np.zeros((0, 128), np.float32)).shape == (0, PCA.dim)
+
+
+def test_votes_go_to_the_image_whose_entries_are_nearest() -> None:
+    slot_img = np.array([0, 0, 1, 1, -1], np.int32)  # slot 4 was deleted
+    labels = np.array([[0, 2, 4], [1, 3, 4], [2, 0, 4], [4, 4, 4]], np.int64)
+    dists = np.array([[0.1, 0.5, 0.55]] * 3 + [[0.1, 0.1, 0.1]], np.float32)
+    v = vote(labels, dists, slot_img, CFG)
+    assert v is not None
+    assert v.images.tolist() == [0, 1]
+    assert v.votes[0] > v.votes[1]
+    assert 3 not in v.rows  # a photo descriptor near deleted entries only does not vote
+
+
+def test_one_to_one_keeps_the_nearest_pair_of_each_keypoint_and_slot() -> None:
+    p = Pairs(
+        rows=np.array([0, 0, 1, 2]),
+        slots=np.array([5, 6, 5, 7]),
+        d=np.array([0.3, 0.1, 0.2, 0.4], np.float32),
+        xy=np.zeros((4, 2), np.uint16),
+        geo=np.zeros((4, 2), np.uint8),
+    )
+    kept = one_to_one(p)
+    assert sorted(zip(kept.rows.tolist(), kept.slots.tolist(), strict=True)) == [
+        (0, 6),
+        (1, 5),
+        (2, 7),
+    ]
+
+
+def test_clusters_find_the_densest_turn_then_the_next() -> None:
+    # 10 correspondences turned by 30 degrees, 6 by 210 (a pattern matching itself half a
+    # turn round), 3 at random turns and scales
+    turns = [30.0] * 10 + [210.0] * 6 + [100.0, 300.0, 150.0]
+    n = len(turns)
+    q = Features(
+        xy=np.zeros((n, 2), np.float32),
+        desc=np.zeros((n, PCA.dim), np.float32),
+        width=640,
+        height=480,
+        angle=np.array(turns, np.float32),
+        size=np.array([8.0] * 16 + [40.0, 2.0, 90.0], np.float32),
+    )
+    geo = to_geo(np.zeros(n, np.float32), np.full(n, 8.0, np.float32), n)
+    first, second = clusters(q, np.arange(n), geo, CFG, tries=2)
+    assert np.flatnonzero(first).tolist() == list(range(10))
+    assert np.flatnonzero(second).tolist() == list(range(10, 16))
+
+
+def test_outline_must_be_one_a_camera_sees() -> None:
+    square = np.array([[100, 100], [300, 110], [290, 300], [110, 290]], np.float64)
+    assert outline_ok(square, CFG, 640, 480)
+    assert not outline_ok(square[::-1], CFG, 640, 480)  # mirrored
+    assert not outline_ok(square[[0, 2, 1, 3]], CFG, 640, 480)  # self-crossing
+    assert not outline_ok(square * 0.05, CFG, 640, 480)  # a speck
+    sliver = np.array([[100, 100], [600, 100], [600, 104], [100, 180]], np.float64)
+    assert not outline_ok(sliver, CFG, 640, 480)  # opposite sides 1:20
+
+
+def test_inside_a_convex_outline() -> None:
+    outline = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
+    points = np.array([[5, 5], [11, 5], [5, -1], [9.9, 9.9]], np.float32)
+    assert inside(outline, points).tolist() == [True, False, False, True]
