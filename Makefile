@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
-.PHONY: install run test lint fuzz bench bench-scale bench-scaling bench-restart bench-catalog loadtest chaos clean
+.PHONY: install run test lint fuzz bench bench-scale bench-scaling bench-restart bench-catalog \
+	bench-photo-size loadtest chaos clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -61,6 +62,11 @@ bench-restart: install
 bench-catalog: install
 	$(BIN)/python -m benchmarks.catalog --history --write
 	$(BIN)/python -m benchmarks.catalog --data $(BENCH_DATA) --import 20000 --write
+
+# What a photo's size costs: 640x480, 1024 px and 40 MP photos, in-process and over HTTP on a
+# fresh stack (memory and time); writes its table into BENCHMARKS.md. Needs ../shared/bench/real.
+bench-photo-size: install
+	$(BIN)/python -m benchmarks.photo_size cost --data $(BENCH_DATA) --write
 
 # Locust against a fresh local stack at rising user counts, with 1 and 2 replicas per shard.
 # LOADTEST_ARGS, e.g. '--users 1 4 --step-seconds 10 --replicas 1', narrows the run.

@@ -17,7 +17,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from benchmarks.inprocess import gray, index_catalog
+from benchmarks.inprocess import index_catalog, photo
 from benchmarks.recognition import truth
 from matcher import features
 
@@ -26,7 +26,7 @@ def answers(data: Path) -> dict[str, Any]:
     index, names, levels = index_catalog(data)
     out: dict[str, Any] = {"levels": levels}
     for row in truth(data):
-        q = features.extract_query(gray(data / "queries" / f"{row['query']}.jpg"))
+        q = photo(data / "queries" / f"{row['query']}.jpg")
         found = index.search(q, limit=10) if len(q.xy) >= features.MIN_QUERY_FEATURES else []
         out[row["query"]] = [[names[m.image_id], round(m.score, 3),
                               np.round(m.corners, 2).tolist()] for m in found]

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from benchmarks.inprocess import gray, index_catalog
+from benchmarks.inprocess import index_catalog, photo
 from matcher import recognition
 
 Answer = list[tuple[int, float, bytes]]
@@ -58,7 +58,7 @@ def main() -> None:
     threadpool_limits(1)  # as the matcher: one BLAS thread per search thread
     index, _, _ = index_catalog(args.data)
     paths = sorted((args.data / "queries").glob("*.jpg"))[: args.queries]
-    queries = [recognition.extract_query(gray(path)) for path in paths]
+    queries = [photo(path) for path in paths]
     rates: dict[int, list[float]] = {t: [] for t in args.threads}
     cores: dict[int, list[float]] = {t: [] for t in args.threads}
     host: dict[int, list[float]] = {t: [] for t in args.threads}

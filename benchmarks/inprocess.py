@@ -1,4 +1,4 @@
-"""What the in-process benchmarks share: reading images as the matcher does, indexing the
+"""What the in-process benchmarks share: reading images and photos as the matcher does, indexing the
 catalog as AddImage would (level 0 refused), and extracting many targets on worker processes."""
 
 from __future__ import annotations
@@ -12,15 +12,28 @@ import numpy as np
 from numpy.typing import NDArray
 from threadpoolctl import threadpool_limits
 
-from matcher import recognition
-from matcher.imaging import decode_gray
+from matcher import features, recognition
+from matcher.imaging import Limits, decode_gray
+from shared.settings import Settings
 
-MAX_PIXELS = 40_000_000
+LIMITS = Limits(Settings.model_fields["max_image_pixels"].default,
+                Settings.model_fields["max_png_inflated_bytes"].default)
 DISTRACTOR_ID = 10_000_000  # distractors' image ids start here, above the catalog's
 
 
 def gray(path: Path) -> NDArray[np.uint8]:
-    return decode_gray(path.read_bytes(), max_pixels=MAX_PIXELS)
+    """An image decoded whole."""
+    return decode_gray(path.read_bytes(), LIMITS).gray
+
+
+def target(path: Path, cfg: recognition.Config | None = None) -> recognition.Features:
+    """A catalog image's features as AddImage extracts them."""
+    return features.target_features(path.read_bytes(), LIMITS, cfg)
+
+
+def photo(path: Path, cfg: recognition.Config | None = None) -> recognition.Features:
+    """A photo's features as FindImage extracts them (decoded reduced where it can be)."""
+    return features.photo_features(path.read_bytes(), LIMITS, cfg)
 
 
 def index_catalog(data: Path, cfg: recognition.Config | None = None
@@ -31,7 +44,7 @@ def index_catalog(data: Path, cfg: recognition.Config | None = None
     names: dict[int, str] = {}
     levels: dict[str, int] = {}
     for path in sorted((data / "catalog").glob("*.jpg")):
-        f = recognition.extract_target(gray(path), cfg)
+        f = target(path, cfg)
         levels[path.stem] = recognition.rate_level(f)
         if levels[path.stem]:
             names[len(names)] = path.stem
@@ -42,7 +55,7 @@ def index_catalog(data: Path, cfg: recognition.Config | None = None
 def _extract_targets(paths: list[Path], cfg: recognition.Config) -> list[recognition.Features]:
     cv2.setNumThreads(1)
     with threadpool_limits(1):
-        return [recognition.extract_target(gray(path), cfg) for path in paths]
+        return [target(path, cfg) for path in paths]
 
 
 def extract_targets(paths: list[Path], cfg: recognition.Config, chunk: int = 250

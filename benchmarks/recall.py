@@ -7,8 +7,9 @@ Adds the catalog to one ChannelIndex as AddImage would (refusing level 0), then 
 ``--distractors`` make_bench.py images (their features are extracted on 2 processes once per
 target-side setting and cached in bench-data/, about 12 minutes for 10,000), extracts and
 searches every query on one thread, and prints recall per difficulty, false positives, wrong
-identifiers, the easy misses, the median extract+search time and, for photos whose truth has a
-homography (``H``, as ../shared/bench/real has), the median corner error. It also counts *false
+identifiers, the easy misses, the median decode+extract+search time and, for photos whose
+truth has a homography (``H``, as ../shared/bench/real has), the median corner error. It also
+counts *false
 verifications*: images other than the expected one that pass verification for any query (up
 to 10 candidates per query, so a much larger sample of chance matches than the 34 negatives).
 ``--set`` overrides fields of ``matcher.recognition.Config`` (numbers, or comma-separated
@@ -31,7 +32,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, gray, index_catalog
+from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, gray, index_catalog, photo
 from benchmarks.recognition import ROOT, distractors, score, truth
 from matcher import features, recognition
 
@@ -96,9 +97,8 @@ def main() -> None:
     false_verified = 0
     corner_errors: list[float] = []
     for row in rows:
-        photo = gray(args.data / "queries" / f"{row['query']}.jpg")
         started = time.perf_counter()
-        q = recognition.extract_query(photo, cfg)
+        q = photo(args.data / "queries" / f"{row['query']}.jpg", cfg)
         found = index.search(q, limit=cfg.candidates) \
             if len(q.xy) >= features.MIN_QUERY_FEATURES else []
         seconds.append(time.perf_counter() - started)
@@ -117,7 +117,7 @@ def main() -> None:
           f"recall {', '.join(f'{d} {v:.3f}' for d, v in result.recall.items())}; "
           f"false positives {result.false_positives[0]} of {result.false_positives[1]}; "
           f"wrong {result.wrong[0]}; false verifications {false_verified}; "
-          f"extract+search median {np.median(seconds) * 1000:.1f} ms"
+          f"decode+extract+search median {np.median(seconds) * 1000:.1f} ms"
           f"{f' (+{args.distractors} distractors)' if args.distractors else ''}"
           + (f"; corner error median {np.median(corner_errors):.2f} px over "
              f"{len(corner_errors)} photos" if corner_errors else ""))

@@ -24,9 +24,8 @@ import numpy as np
 import psutil
 from threadpoolctl import threadpool_limits
 
-from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, gray, index_catalog
+from benchmarks.inprocess import DISTRACTOR_ID, extract_targets, index_catalog, photo
 from benchmarks.recognition import distractors, machine, truth, write_report
-from matcher import features
 from matcher.memory import release_freed_memory, use_one_heap
 from matcher.recognition import CFG
 
@@ -51,8 +50,7 @@ def main() -> None:
     sizes = sorted(args.sizes)
     extra = distractors(args.data, max(sizes))
     rows = truth(args.data)
-    queries = [features.extract_query(gray(args.data / "queries" / f"{r['query']}.jpg"))
-               for r in rows]
+    queries = [photo(args.data / "queries" / f"{r['query']}.jpg") for r in rows]
 
     base = rss()
     index, names, _ = index_catalog(args.data)

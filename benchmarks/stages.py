@@ -1,4 +1,5 @@
-"""Where a FindImage's CPU goes, in-process and single-threaded: extract, codec, search.
+"""Where a FindImage's CPU goes, in-process and single-threaded: decode and extract, codec,
+search.
 
     python -m benchmarks.stages --data ../shared/bench/public
 
@@ -14,7 +15,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from benchmarks.inprocess import gray, index_catalog
+from benchmarks.inprocess import index_catalog, photo
 from matcher import features
 
 
@@ -28,7 +29,7 @@ def main() -> None:
     times: dict[str, list[float]] = {"extract": [], "codec": [], "search": []}
     for path in sorted((args.data / "queries").glob("*.jpg"))[: args.queries]:
         started = time.perf_counter()
-        f = features.extract_query(gray(path))
+        f = photo(path)
         times["extract"].append(time.perf_counter() - started)
         started = time.perf_counter()
         f = features.decode(features.encode(f))

@@ -2,18 +2,30 @@
 
 Extraction and rating live in ``matcher/recognition/`` (see its docstring and
 BENCHMARKS.md for how the parameters were chosen); this module adds what the service needs
-around them: the query-side floor and the form features are stored and sent in.
+around them: features from uploaded bytes, the query-side floor and the form features are
+stored and sent in.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import msgpack
 import numpy as np
 
-from matcher.recognition import Features, extract_query, extract_target, rate_level
+from matcher.imaging import Limits, decode_gray
+from matcher.recognition import (
+    CFG,
+    Config,
+    Features,
+    extract_query,
+    extract_target,
+    query_side,
+    rate_level,
+)
 
 __all__ = ["FEATURE_VERSION", "Features", "decode", "encode", "extract_query",
-           "extract_target", "rate_level", "rate_query"]
+           "extract_target", "photo_features", "rate_level", "rate_query", "target_features"]
 
 # Bump when the descriptors change meaning (detector, normalisation, projection): stored
 # features of another version cannot share an index. Choosing other keypoints of the same kind
@@ -25,6 +37,31 @@ __all__ = ["FEATURE_VERSION", "Features", "decode", "encode", "extract_query",
 FEATURE_VERSION = 2
 # A photo with fewer features than this cannot give the inliers verification needs.
 MIN_QUERY_FEATURES = 20
+
+
+def photo_features(image: bytes, limits: Limits, cfg: Config | None = None) -> Features:
+    """The features of an uploaded photo (raises ImageRejected). A JPEG is decoded reduced
+    by libjpeg to no less than twice the size it is searched at; the last halving or more is
+    INTER_AREA's, as it always was: reducing in the DCT all the way lost hard photos of the
+    public set (recall 0.569 -> 0.542, BENCHMARKS.md "Photo size")."""
+    photo = decode_gray(image, limits, side=lambda w, h: 2 * query_side(w, h, cfg))
+    return extract_query(photo.gray, cfg, reduced=photo.reduced,
+                         full_size=(photo.width, photo.height))
+
+
+def target_features(image: bytes, limits: Limits, cfg: Config | None = None) -> Features:
+    """The features of an uploaded catalog image (raises ImageRejected), in its own pixels.
+    The largest image target extraction draws from it is a synthetic view's source, brought
+    to twice the view's size: a JPEG is decoded reduced to no less than twice that, so that
+    the last halving is INTER_AREA's, as for photos."""
+    cfg = cfg or CFG
+    side = 4 * max(cfg.view_sides[1], cfg.fine_view_sides[1])
+    decoded = decode_gray(image, limits, side=lambda w, h: side)
+    f = extract_target(decoded.gray, cfg)
+    if decoded.reduced == 1:
+        return f
+    return replace(f, xy=f.xy * decoded.reduced, width=decoded.width, height=decoded.height,
+                   size=None if f.size is None else f.size * decoded.reduced)
 
 
 def rate_query(f: Features) -> int:

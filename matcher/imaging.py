@@ -1,15 +1,32 @@
-"""Turning uploaded bytes into a grayscale image, refusing what cannot or should not decode."""
+"""Turning uploaded bytes into a grayscale image, refusing what cannot or should not decode.
+
+A JPEG is decoded reduced when the caller needs fewer pixels than it has: libjpeg scales by
+1/2, 1/4 or 1/8 in the DCT, so a 40 MP photo costs about what its reduced size does. A PNG
+is always inflated and unfiltered whole, whatever size is asked of OpenCV (which then resizes
+it), so its cost is bounded by its own limit on that data instead.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from shared.codes import ResultCode
-from shared.imageformat import dimensions
+from shared.imageformat import Header, ImageFormat, png_inflates_to_its_size, read_header
 
 Gray = npt.NDArray[np.uint8]
+
+# A progressive (or multi-scan) JPEG's decoder holds every DCT coefficient of every component
+# at once, 2 bytes each, and decodes every one of them whatever size it outputs: 3 bytes a
+# pixel for 4:2:0 colour, 6 for 4:4:4. Allowed up to 1.5 bytes a pixel of the pixel limit (a
+# 20 MP 4:2:0 image): a 40 MP 4:2:0 one took +114 MiB and 4x a 640x480 photo's CPU.
+COEFFICIENT_BYTES_PER_PIXEL = 1.5
+_REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+            8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
 
 
 class ImageRejected(Exception):
@@ -20,19 +37,70 @@ class ImageRejected(Exception):
         self.code = code
 
 
-def decode_gray(data: bytes, *, max_pixels: int) -> Gray:
-    """Decode a JPEG or PNG to 8-bit grayscale.
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded image, and the size of the full image it was reduced from."""
 
-    The size is read from the header first, so that a small file declaring a huge image
-    is refused (20006) before any memory is spent on it.
+    gray: Gray
+    reduced: int  # full-image pixels per decoded pixel, along each side: 1, 2, 4 or 8
+    width: int  # of the full image, as displayed (after its EXIF orientation)
+    height: int
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What an upload may cost to decode (see shared/settings.py)."""
+
+    max_pixels: int
+    max_png_inflated_bytes: int
+
+
+def decode_gray(data: bytes, limits: Limits,
+                side: Callable[[int, int], float] | None = None) -> Decoded:
+    """Decode a JPEG or PNG to 8-bit grayscale, turned as its EXIF orientation says.
+
+    ``side(width, height)`` is the long side, in pixels, the caller will bring the image to:
+    a JPEG is decoded reduced by the largest factor that keeps its long side at least that.
+    Without it the image is decoded whole. The file's structure is read first, so that one
+    that is broken (20007) or would cost more than ``limits`` allow (20006) is refused before
+    any memory is spent on it.
     """
-    size = dimensions(data)
-    if size is None or size[0] <= 0 or size[1] <= 0:
+    header = read_header(data)
+    if header is None:
         raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
-    if size[0] * size[1] > max_pixels:
-        raise ImageRejected(ResultCode.FILE_TOO_LARGE)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    gray = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    _check(data, header, limits)
+    factor = 1 if side is None or header.format is not ImageFormat.JPEG else \
+        _reduction(max(header.width, header.height), side(header.width, header.height))
+    try:
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8),
+                            _REDUCED.get(factor, cv2.IMREAD_GRAYSCALE))
+    except cv2.error as e:  # OpenCV's own checks on what the decoder reports
+        raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT) from e
     if gray is None or gray.size == 0:
         raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
-    return np.ascontiguousarray(gray, dtype=np.uint8)
+    width, height = header.width, header.height
+    if (gray.shape[1] - gray.shape[0]) * (width - height) < 0:
+        width, height = height, width  # its EXIF orientation turned it a quarter
+    return Decoded(np.ascontiguousarray(gray, dtype=np.uint8), factor, width, height)
+
+
+def _check(data: bytes, header: Header, limits: Limits) -> None:
+    if header.pixels > limits.max_pixels:
+        raise ImageRejected(ResultCode.FILE_TOO_LARGE)
+    if header.coefficient_bytes > COEFFICIENT_BYTES_PER_PIXEL * limits.max_pixels:
+        raise ImageRejected(ResultCode.FILE_TOO_LARGE)
+    if header.inflated_bytes > limits.max_png_inflated_bytes:
+        raise ImageRejected(ResultCode.FILE_TOO_LARGE)
+    if header.animated:  # not a photo, and OpenCV holds three whole frames to compose it
+        raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
+    if header.format is ImageFormat.PNG and not png_inflates_to_its_size(data, header):
+        raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
+
+
+def _reduction(long_side: int, needed: float) -> int:
+    """The largest of libjpeg's factors (8, 4, 2) whose output keeps ``needed`` pixels on
+    the long side (libjpeg rounds the reduced size up), or 1."""
+    for factor in (8, 4, 2):
+        if -(-long_side // factor) >= needed:
+            return factor
+    return 1

@@ -8,13 +8,12 @@ caller's deadline: work that would start after it is dropped (``Expired``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Any
 
 from matcher import features
 from matcher.catalog import NewImage, insert_image, refusal
 from matcher.features import Features
-from matcher.imaging import Gray, ImageRejected, decode_gray
+from matcher.imaging import ImageRejected, Limits
 from matcher.memory import release_freed_memory
 from matcher.shard import Shard
 from shared.codes import ResultCode
@@ -43,9 +42,7 @@ class Matcher:
     def __init__(self, settings: Settings, shard: Shard) -> None:
         self.settings = settings
         self.shard = shard
-
-    def _extract(self, image: bytes, extract: Callable[[Gray], Features]) -> Features:
-        return extract(decode_gray(image, max_pixels=self.settings.max_image_pixels))
+        self.limits = Limits(settings.max_image_pixels, settings.max_png_inflated_bytes)
 
     async def _ready_for(self, position: int, deadline: float) -> None:
         if not await self.shard.reached(position, deadline):
@@ -56,8 +53,8 @@ class Matcher:
         """Features and level of a query photo, and its matches in this shard's channels."""
         job = ExtractQuery.from_wire(payload)
         try:
-            f = await self.shard.cpu_until(job.deadline, self._extract, job.image,
-                                           features.extract_query)
+            f = await self.shard.cpu_until(job.deadline, features.photo_features, job.image,
+                                           self.limits)
         except ImageRejected as e:
             return ExtractResult(e.code).to_wire()
         level = features.rate_query(f)
@@ -81,8 +78,8 @@ class Matcher:
         if refused is not None:
             return AddResult(refused).to_wire()
         try:
-            f = await self.shard.cpu_until(job.deadline, self._extract, job.image,
-                                           features.extract_target)
+            f = await self.shard.cpu_until(job.deadline, features.target_features, job.image,
+                                           self.limits)
         except ImageRejected as e:
             return AddResult(e.code).to_wire()
         level = features.rate_level(f)

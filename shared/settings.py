@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # refused (20005), so that a stalled or broken upload holds no connection for longer.
     # 2 MiB in 60 s is 280 kbit/s, slower than any phone network that uploads photos.
     body_timeout: float = Field(60.0, gt=0)
+    # A PNG's image data once inflated (its rows of samples), over which it is refused (20006):
+    # unlike a JPEG, a PNG cannot be decoded reduced, and inflating and unfiltering it is what
+    # costs (BENCHMARKS.md, "Photo size"). 24 MiB: a 4K RGB screenshot, a 25 MP grey image.
+    max_png_inflated_bytes: int = Field(24 * 1024 * 1024, ge=1024)
     # How long the gateway waits for the matchers on one request before answering 20015.
     job_timeout: float = Field(5.0, gt=0)
     # The longest an idle matcher worker waits on its queue's doorbell before looking at the

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from functools import cache
 from pathlib import Path
 
@@ -75,3 +77,32 @@ def photo_of(name: str, *, seed: int = 0, share: float = 0.45, angle: float = 25
     photo = cv2.GaussianBlur(photo, (0, 0), blur)
     noisy = photo.astype(np.float32) + rng.normal(0, 4, photo.shape)
     return encode(np.clip(noisy, 0, 255).astype(np.uint8), quality=70), dst
+
+
+def upscaled(jpeg: bytes, factor: float, quality: int = 90) -> bytes:
+    """The photo ``jpeg`` enlarged ``factor`` times, as a bigger camera would take it."""
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    big = cv2.resize(img, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    return encode(big, quality=quality)
+
+
+def with_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an EXIF APP1 segment whose Orientation tag (0x0112) is ``orientation``
+    (6: the stored pixels are shown turned a quarter clockwise)."""
+    entry = struct.pack("<HHIHH", 0x0112, 3, 1, orientation, 0)  # SHORT, one value
+    tiff = b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", 1) + entry + struct.pack("<I", 0)
+    payload = b"Exif\0\0" + tiff
+    return jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:]
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def raw_png(width: int, height: int, idat: bytes, *, colour: int = 0, depth: int = 8,
+            extra: bytes = b"") -> bytes:
+    """A PNG built chunk by chunk, with valid checksums, whatever its header and data say:
+    ``extra`` chunks go between IHDR and IDAT."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", idat)
+            + png_chunk(b"IEND", b""))

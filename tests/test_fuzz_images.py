@@ -13,7 +13,7 @@ import pytest
 from hypothesis import strategies as st
 
 from matcher import features
-from matcher.imaging import ImageRejected, decode_gray
+from matcher.imaging import ImageRejected, Limits, decode_gray
 from shared.codes import ResultCode
 from shared.imageformat import dimensions
 from tests.fuzz import fuzz, report
@@ -89,18 +89,19 @@ _UPLOADS = st.one_of(
 
 def _check(case: tuple[bytes, int]) -> None:
     data, max_pixels = case
+    limits = Limits(max_pixels, max_png_inflated_bytes=24 << 20)
     size = dimensions(data)
     assert size is None or all(isinstance(n, int) and 0 <= n < 2**32 for n in size)
     try:
-        gray = decode_gray(data, max_pixels=max_pixels)
+        gray = decode_gray(data, limits).gray
     except ImageRejected as e:
         assert e.code in (ResultCode.FILE_TOO_LARGE, ResultCode.BAD_IMAGE_FORMAT)
         return
     assert size is not None  # nothing decodes whose size was not read first
     assert gray.dtype == np.uint8 and gray.ndim == 2 and 0 < gray.size <= max_pixels
-    features.rate_query(features.extract_query(gray))
+    features.rate_query(features.photo_features(data, limits))  # decoded reduced, if it can be
     if min(gray.shape) <= 4:  # the degenerate shapes; a target's views cost seconds otherwise
-        features.rate_level(features.extract_target(gray))
+        features.rate_level(features.target_features(data, limits))
 
 
 @pytest.mark.fuzz

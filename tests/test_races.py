@@ -15,7 +15,7 @@ from cloudreco import admin
 from gateway.keys import BACKEND
 from matcher import features, snapshot
 from matcher.features import FEATURE_VERSION
-from matcher.imaging import decode_gray
+from matcher.imaging import Limits
 from matcher.jobs import Lagging, Matcher
 from matcher.shard import Shard
 from shared import changes
@@ -106,8 +106,9 @@ async def test_a_lagging_replica_waits_for_the_removal_instead_of_answering_it(
         lagging = Shard(0, api.db, executor, 2)
         await lagging.load(None, snapshot.Identity("none: no snapshot", 1, 0, FEATURE_VERSION))
         matcher = Matcher(settings, lagging)
-        query = features.encode(features.extract_query(
-            decode_gray(photo_of(GARDEN)[0], max_pixels=settings.max_image_pixels)))
+        query = features.encode(features.photo_features(
+            photo_of(GARDEN)[0], Limits(settings.max_image_pixels,
+                                        settings.max_png_inflated_bytes)))
 
         async def search(position: int, wait: float) -> list[int]:
             job = Search([channel], query, position, time.time() + wait).to_wire()

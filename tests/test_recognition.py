@@ -14,19 +14,17 @@ import numpy.typing as npt
 import pytest
 
 from matcher import features
-from matcher.imaging import ImageRejected, decode_gray
+from matcher.imaging import Limits
 from matcher.recognition import ChannelIndex, Match
-from shared.codes import ResultCode
-from shared.imageformat import ImageFormat, dimensions, sniff
 from tests.images import bench_photo, encode, flat, photo_of, target
 
 CATALOG = ["pub.building.0", "pub.home.0", "pub.fruits.0", "pub.baboon.0", "pub.board.0"]
-MAX_PIXELS = 40_000_000
+LIMITS = Limits(max_pixels=40_000_000, max_png_inflated_bytes=24 << 20)
 
 
 def _features(data: bytes, query: bool = False) -> features.Features:
-    gray = decode_gray(data, max_pixels=MAX_PIXELS)
-    return features.extract_query(gray) if query else features.extract_target(gray)
+    return features.photo_features(data, LIMITS) if query else \
+        features.target_features(data, LIMITS)
 
 
 @pytest.fixture(scope="module")
@@ -235,23 +233,6 @@ def test_fine_grained_target_is_rated_1_and_found_from_close() -> None:
         photo, _ = photo_of("pub.Gulp.0", seed=seed, share=0.8, angle=8, blur=0.6)
         found += [m.image_id for m in idx.search(_features(photo, query=True))[:1]]
     assert found.count(99) >= 3 and set(found) == {99}
-
-
-def test_header_sizes_are_read_without_decoding() -> None:
-    jpeg, png = target("pub.home.0"), flat(320, 200)
-    assert sniff(jpeg) is ImageFormat.JPEG and sniff(png) is ImageFormat.PNG
-    assert dimensions(png) == (320, 200)
-    gray = decode_gray(jpeg, max_pixels=MAX_PIXELS)
-    assert dimensions(jpeg) == (gray.shape[1], gray.shape[0])
-    progressive = encode(np.zeros((30, 40, 3), np.uint8))
-    assert dimensions(progressive) == (40, 30)
-    assert dimensions(b"\xff\xd8\xff") is None and dimensions(b"nope") is None
-
-
-def test_image_over_the_pixel_limit_is_refused() -> None:
-    with pytest.raises(ImageRejected) as refused:
-        decode_gray(flat(400, 300), max_pixels=100_000)
-    assert refused.value.code == ResultCode.FILE_TOO_LARGE
 
 
 def _two_covers() -> bytes:

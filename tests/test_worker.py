@@ -9,7 +9,7 @@ from typing import Any, cast
 from arq.connections import ArqRedis
 
 from matcher import features
-from matcher.imaging import decode_gray
+from matcher.imaging import Limits
 from shared.jobs import JobName, Reply, Search, reply_key, shard_queue, unpack
 from tests.conftest import Shards
 from tests.images import photo_of
@@ -17,7 +17,7 @@ from tests.images import photo_of
 
 async def _search(redis: ArqRedis, deadline: float) -> str:
     job_id = uuid.uuid4().hex
-    f = features.extract_query(decode_gray(photo_of("pub.home.0")[0], max_pixels=10**7))
+    f = features.photo_features(photo_of("pub.home.0")[0], Limits(10**7, 10**7))
     await redis.enqueue_job(JobName.SEARCH, Search([1], features.encode(f), 0,
                                                    deadline).to_wire(),
                             _job_id=job_id, _queue_name=shard_queue(0))

@@ -5,7 +5,8 @@ target (AddImage), ``targets``: SIFT (``sift``) on the target resized to a few "
     photo" sizes, RootSIFT and the shipped PCA (``pca``), then a fixed budget of descriptors
     spread over the image and the scales, ranked by how often synthetic views of the target
     re-find them (``views``); the same views rate the target (``level``).
-query (FindImage), ``query``: SIFT on the photo downscaled by ``query_scale``, RootSIFT, PCA.
+query (FindImage), ``query``: SIFT on the photo downscaled by ``query_scale``, to at most
+    ``query_max_side`` on its long side, RootSIFT, PCA.
 search, ``index``: knn in one hnswlib index per channel, votes per image (``votes``), then for
     the best candidates (``verify``) the correspondences that agree on one rotation and scale
     (``geometry``), made one-to-one, a homography (USAC_MAGSAC), its inliers that also agree
@@ -20,7 +21,7 @@ from matcher.recognition.index import ChannelIndex
 from matcher.recognition.level import rate_level
 from matcher.recognition.outline import plausible
 from matcher.recognition.pca import PCA, load_pca
-from matcher.recognition.query import extract_query
+from matcher.recognition.query import extract_query, query_side
 from matcher.recognition.targets import extract_target
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "extract_target",
     "load_pca",
     "plausible",
+    "query_side",
     "rate_level",
 ]

@@ -36,6 +36,7 @@ class Config:
     fine_max_level: int = 1  # found only from close, sharp photos: never rated easy
     # --- query side (FindImage)
     query_scale: float = 0.5
+    query_max_side: int = 320  # px: the long side a photo is searched at, at most
     query_features: int = 800
     query_sift_contrast: float = 0.01
     # --- index
@@ -50,7 +51,7 @@ class Config:
     candidates: int = 10
     min_votes: float = 1.5
     # --- verification (USAC_MAGSAC homography)
-    reproj: float = 6.0  # px in the query photo
+    reproj: float = 3.0  # px in the photo as searched (at query_side)
     min_inliers: int = 7  # inliers that also agree in orientation and scale
     min_area: float = 0.004  # projected outline area / photo area
     max_area: float = 9.0

@@ -1,4 +1,5 @@
-"""A query photo's features: SIFT on the photo downscaled by ``query_scale``, RootSIFT, PCA."""
+"""A query photo's features: SIFT on the photo downscaled by ``query_scale``, to at most
+``query_max_side`` on its long side (``query_side``), RootSIFT, PCA."""
 
 from __future__ import annotations
 
@@ -12,18 +13,28 @@ from matcher.recognition.pca import project
 from matcher.recognition.sift import detect
 
 
-def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None) -> Features:
-    """The ``query_features`` strongest SIFT keypoints of the photo at ``query_scale``, with
-    positions and sizes in the photo's own pixels."""
+def query_side(width: int, height: int, cfg: Config | None = None) -> float:
+    """The long side, in pixels, a photo of ``width`` x ``height`` is searched at."""
     cfg = cfg or CFG
-    H0, W0 = gray.shape[:2]
-    s = cfg.query_scale
+    return min(cfg.query_scale * max(width, height), float(cfg.query_max_side))
+
+
+def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None, *, reduced: int = 1,
+                  full_size: tuple[int, int] | None = None) -> Features:
+    """The ``query_features`` strongest SIFT keypoints of the photo brought to ``query_side``,
+    with positions and sizes in the photo's own pixels. ``gray`` may be the photo decoded
+    reduced by ``reduced`` from its ``full_size`` (width, height)."""
+    cfg = cfg or CFG
+    H, W = gray.shape[:2]
+    W0, H0 = full_size or (W * reduced, H * reduced)
+    k = min(1.0, query_side(W0, H0, cfg) / max(W0, H0) * reduced)  # of the decoded image
+    s = k / reduced  # of the full photo
     im = (
         gray
-        if s == 1.0
+        if k == 1.0
         else np.asarray(
             cv2.resize(
-                gray, (max(1, round(W0 * s)), max(1, round(H0 * s))), interpolation=cv2.INTER_AREA
+                gray, (max(1, round(W * k)), max(1, round(H * k))), interpolation=cv2.INTER_AREA
             ),
             np.uint8,
         )

@@ -14,6 +14,7 @@ from matcher.recognition.config import Config
 from matcher.recognition.features import Features, Match
 from matcher.recognition.geometry import clusters, consistent
 from matcher.recognition.outline import inside, outline_ok
+from matcher.recognition.query import query_side
 from matcher.recognition.slots import from_fraction
 
 Debug = dict[str, Any] | None
@@ -76,8 +77,10 @@ def fit(
     w, h = c.width, c.height
     src = from_fraction(p.xy, w, h)
     dst = q.xy[p.rows].astype(np.float32)
+    # the photo's positions are in its own pixels, searched at query_side of its long side
+    reproj = cfg.reproj * max(q.width, q.height) / query_side(q.width, q.height, cfg)
     Hm, mask = cv2.findHomography(
-        src, dst, cv2.USAC_MAGSAC, cfg.reproj, maxIters=2000, confidence=0.995
+        src, dst, cv2.USAC_MAGSAC, reproj, maxIters=2000, confidence=0.995
     )
     if Hm is None or mask is None:
         return None
