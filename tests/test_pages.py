@@ -7,13 +7,14 @@ screenshots`` writes docs/images/ so)."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import asyncpg
 import cv2
 import numpy as np
 from arq.connections import ArqRedis
-from playwright.async_api import Page, Request
+from playwright.async_api import Page, Request, Response
 
 from cloudreco import admin
 from shared.codes import ResultCode
@@ -30,14 +31,15 @@ CORNER_TOLERANCE = 6.0  # px: the page sends its own JPEG of the video frame, no
 SCREENSHOT_BYTES = 200_000  # the README's picture stays small
 
 
-async def _scan_page(api: Api, tmp_path: Path, page_of: str) -> tuple[User, bytes, list[str]]:
-    """alice's channel "posters" holding the target, an app key for it, the photo, and the
-    Chromium flags of a camera that shows the photo."""
+async def _scan_page(api: Api, tmp_path: Path, page_of: str, rate_limit: float | None = None
+                     ) -> tuple[User, bytes, list[str]]:
+    """alice's channel "posters" holding the target, an app key for it (with ``rate_limit``),
+    the photo, and the Chromium flags of a camera that shows the photo."""
     alice = await api.user("alice")
     await api.channel(alice, "posters")
     added = await api.add(alice, "posters", "building", target(TARGET), metadata=METADATA)
     assert added["returncode"] == 0, added
-    key = User(await admin.create_key(api.db, "alice", KEY_SECRET, ["posters"], None),
+    key = User(await admin.create_key(api.db, "alice", KEY_SECRET, ["posters"], rate_limit),
                KEY_SECRET)
     photo = bench_photo(PHOTO)
     return key, photo, fake_camera(photo, tmp_path / f"{page_of}.y4m")
@@ -98,6 +100,42 @@ def _save_screenshot(png: bytes, path: Path) -> None:
     assert len(out) < SCREENSHOT_BYTES, len(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(out.tobytes())
+
+
+async def test_scan_asks_one_frame_at_a_time_and_less_often_when_limited(
+        api: Api, tmp_path: Path) -> None:
+    key, _, camera = await _scan_page(api, tmp_path, "limited", rate_limit=1)
+    events: list[tuple[str, float]] = []
+    answers: list[Response] = []
+
+    def sent(request: Request) -> None:
+        if request.url.endswith("/FindImage"):
+            events.append(("sent", time.monotonic()))
+
+    def answered(response: Response) -> None:
+        if response.url.endswith("/FindImage"):
+            events.append(("answered", time.monotonic()))
+            answers.append(response)
+
+    async with chromium(camera) as browser:
+        page = await browser.new_page()
+        page.on("request", sent)
+        page.on("response", answered)
+        await page.goto(f"{api.url}scan#username={key.name}&secretkey={key.secret}")
+        limited = ResultCode.RATE_LIMITED
+        await page.wait_for_function(
+            "document.getElementById('error').textContent"
+            f" === '{int(limited)} {limited.message}'")
+        await page.wait_for_function("document.body.dataset.state === 'found'")
+        codes = [(await a.json())["returncode"] for a in answers]
+    # never two requests at once: each is sent after the answer to the one before
+    kinds = [kind for kind, _ in events]
+    assert kinds[: 2 * len(codes)] == ["sent", "answered"] * len(codes)
+    # the pause after an answer: 300 ms, doubled after a 20022
+    pauses = [events[2 * i + 2][1] - events[2 * i + 1][1] for i in range(len(codes) - 1)]
+    after = {code: min(p for c, p in zip(codes, pauses, strict=False) if c == code)
+             for code in (0, limited)}
+    assert after[0] >= 0.28 and after[limited] >= 0.58, (codes, pauses)
 
 
 async def test_scan_shows_a_refusal_with_its_code_and_stops(api: Api, tmp_path: Path) -> None:
