@@ -50,6 +50,7 @@ async function openCamera() {
   }
   const stream = await navigator.mediaDevices.getUserMedia({
     audio: false,
+    // the rear camera where there is one; any camera otherwise
     video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
   });
   video.srcObject = stream;
@@ -157,20 +158,21 @@ async function scan(key, mine) {
 function draw(mine) {
   const fresh = target && performance.now() - target.at < KEEP_MS;
   if (fresh) {
-    outline.setAttribute("points", target.corners.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(" "));
+    const points = target.corners.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`);
+    outline.setAttribute("points", points.join(" "));
   } else if (target) {
     target = null;
     outline.setAttribute("points", "");
     $("found").hidden = true;
-    show("looking", "Looking for a target…");
+    if (document.body.dataset.state === "found") show("looking", "Looking for a target…");
   }
   if (session === mine) requestAnimationFrame(() => draw(mine));
 }
 
 async function start(key) {
   if (!key.username.startsWith("ak_")) {
-    show("stopped", "Not started.", "Use an app key (its username starts with ak_): "
-      + "cloudreco key create USER --find-only. A user's own secret key must not be put in a web page.");
+    show("stopped", "Not started.", "Use an app key (its username starts with ak_): cloudreco "
+      + "key create USER --find-only. A user's own secret key must not be put in a web page.");
     return;
   }
   form.hidden = true;
@@ -179,7 +181,8 @@ async function start(key) {
     await openCamera();
   } catch (error) {
     form.hidden = false;
-    show("stopped", "Not started.", `Camera: ${error.name === "NotAllowedError" ? "permission refused" : error.message}`);
+    const why = error.name === "NotAllowedError" ? "permission refused" : error.message;
+    show("stopped", "Not started.", `Camera: ${why}`);
     return;
   }
   const mine = ++session;
@@ -193,6 +196,7 @@ function stop() {
   session += 1;
   target = null;
   outline.setAttribute("points", "");
+  $("found").hidden = true;
   closeCamera();
   $("stop").hidden = true;
   form.hidden = false;
