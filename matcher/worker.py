@@ -348,9 +348,14 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
                                   features.FEATURE_VERSION)
         state = Shard(shard, pool, executor, settings.matcher_threads)
         started = time.monotonic()
+        # the extraction process starts (imports, forks) while the indexes load
+        extracting = asyncio.create_task(extractor.start())
         loading = asyncio.create_task(state.load(settings.snapshots, ident))
-        if not await _until(loading, stop):
-            return
+        try:
+            if not await _until(loading, stop) or not await _until(extracting, stop):
+                return
+        finally:
+            extracting.cancel()  # done by now unless stopped or failed
         log.info("shard %d replica %s: %d images in %d channels from %s in %.1f s; serving",
                  shard, replica, sum(len(i) for i in state.indexes.values()),
                  len(state.indexes), loading.result(), time.monotonic() - started)
@@ -358,7 +363,6 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
         watcher = asyncio.create_task(_watch(pool, state, known, settings, ident, stop))
         if loaded is not None:
             loaded()
-        await extractor.start()
         matcher = Matcher(settings, state, extractor)
         queues = asyncio.create_task(_serve_queues(settings, matcher, replica, stop))
         await asyncio.wait([queues, watcher, follower], return_when=asyncio.FIRST_COMPLETED)
