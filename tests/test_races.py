@@ -162,3 +162,27 @@ async def test_image_counts_stay_true_through_adds_removes_races_and_deletions(
     assert await _counters(api.db) == [(1, 1, 100)]
     listed = await api.post("GetImages", {**alice.credentials, "channel": "other"})
     assert listed["totalcount"] == 1
+
+
+@pytest.mark.parametrize("shard_count", [1])
+async def test_adds_of_one_identifier_at_once_leave_exactly_one_image(
+        api: Api, shards: Shards) -> None:
+    """Four AddImage of one identifier at once, on two replicas that both take adds: one
+    answers 0, the others 20016, and the identifier is the winner's image everywhere."""
+    await shards.start(0)  # a second replica: adds can run on both at the same moment
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    names = [GARDEN, HOME, "pub.fruits.0", "pub.board.0"]
+    answers = await asyncio.gather(*(api.add(alice, "posters", "same", target(n), f'"{n}"')
+                                     for n in names))
+    codes = [a["returncode"] for a in answers]
+    assert sorted(codes) == [0, *[ResultCode.IDENTIFIER_TAKEN] * 3], answers
+    winner = names[codes.index(0)]
+    got = await api.post("GetImage", {"channel": "posters", "identifier": "same"})
+    assert got["metadata"] == f'"{winner}"'
+    listed = await api.post("GetImages", {**alice.credentials, "channel": "posters"})
+    assert listed["totalcount"] == 1
+    for name in names:  # every replica answers alike: only the winner's photo finds "same"
+        for _ in range(2):
+            found = await api.find(alice, photo_of(name)[0], "posters")
+            assert found.get("identifier") == ("same" if name == winner else None), name
