@@ -37,7 +37,9 @@ class ExtractorDied(RuntimeError):
 
 
 def _start_child(nice: int, threads: int) -> None:
-    os.setpriority(os.PRIO_PROCESS, 0, nice)  # this thread; threads it starts inherit it
+    # this thread, and the threads it starts; never above the replica's own priority (which
+    # only root could raise)
+    os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
     threadpool_limits(1)
     use_one_heap()
     cv2.setNumThreads(threads)

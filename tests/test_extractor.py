@@ -1,8 +1,10 @@
 """The child process that extracts catalog images' features below the searches' priority."""
 
+import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator
 
@@ -61,3 +63,24 @@ async def test_a_killed_child_costs_at_most_the_job_it_held(extractor: TargetExt
     again = await extractor.extract(image, LIMITS, time.time() + 30)
     assert len(again.xy) > 0
     assert await extractor.start() != pid
+
+
+
+CHILD_NICE = """
+import asyncio, psutil
+from matcher.extractor import TargetExtractor
+async def main():
+    extractor = TargetExtractor(nice=10, threads=1)
+    print(psutil.Process(await extractor.start()).nice())
+    extractor.close()
+asyncio.run(main())
+"""
+
+
+async def test_a_replica_already_below_the_setting_keeps_its_own_priority() -> None:
+    """An operator who runs the whole stack at nice 15 gets adds at 15, never a child that
+    fails to start because only root may raise a priority."""
+    replica = await asyncio.create_subprocess_exec(
+        "nice", "-n", "15", sys.executable, "-c", CHILD_NICE, stdout=asyncio.subprocess.PIPE)
+    out, _ = await replica.communicate()
+    assert replica.returncode == 0 and out.split() == [b"15"]
