@@ -81,7 +81,8 @@ async def delete_image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> 
 
 async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
                       ) -> tuple[int, list[dict[str, Any]]]:
-    """(total count, one page of images ordered by identifier with their match ratio).
+    """(total count, one page of images ordered by identifier with their match ratio and the
+    SHA-256 of their original, None where none was kept).
 
     matchratio is the image's share of all FindImage matches ever counted in the channel
     (its identifier's matches over the channel's), 0 while the channel has none. Both come
@@ -97,7 +98,8 @@ async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
         )
         SELECT i.identifier, i.metadata, i.level,
                CASE WHEN c.match_count = 0 THEN 0.0
-                    ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio
+                    ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio,
+               encode(i.original, 'hex') AS sha256
         FROM page p
         JOIN images i ON i.channel_id = $1 AND i.identifier = p.identifier
         JOIN channels c ON c.id = i.channel_id

@@ -130,7 +130,7 @@ _METADATA: Schema = {**_text("User-defined JSON text, kept and answered as sent.
                      "example": '{"url": "https://example.com/poster"}'}
 _IMAGE: Schema = {
     "type": "object", "additionalProperties": False,
-    "required": ["identifier", "metadata", "level", "matchratio"],
+    "required": ["identifier", "metadata", "level", "matchratio", "sha256"],
     "properties": {
         "identifier": {"type": "string"},
         "metadata": {"type": "string", "nullable": True},
@@ -138,6 +138,9 @@ _IMAGE: Schema = {
         "matchratio": {"type": "number", "minimum": 0, "maximum": 1,
                        "description": "The image's share of all FindImage matches ever "
                                       "counted in the channel; 0 while there are none."},
+        "sha256": {"type": "string", "nullable": True, "pattern": "^[0-9a-f]{64}$",
+                   "description": "The SHA-256 (hex) of the image's original, which "
+                                  "GetOriginal answers; null when none was kept."},
     },
 }
 _CORNERS: Schema = {

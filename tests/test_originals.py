@@ -4,6 +4,7 @@ to its owner alone, and it goes when the last image made of it goes."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
 import asyncpg
 import cv2
@@ -52,6 +53,9 @@ async def test_the_original_comes_back_byte_for_byte(api: Api) -> None:
     assert await _original(api, alice, "posters", "garden") == ("image/png", png)
     async with api.connect(alice) as client:
         assert await client.get_original("posters", "garden") == png
+        listed = {i.identifier: i.sha256 async for i in client.iter_images("posters")}
+    assert listed == {"garden": hashlib.sha256(png).hexdigest(),
+                      "home": hashlib.sha256(jpeg).hexdigest()}
 
 
 @pytest.mark.parametrize(("maxside", "long_side"), [("64", 64), ("4096", None)])
@@ -108,6 +112,7 @@ async def test_an_image_added_before_originals_were_kept_says_so(api: Api) -> No
     async with api.connect(alice) as client:
         with pytest.raises(NotFoundError) as refused:
             await client.get_original("posters", "old.one")
+        assert (await client.get_images("posters")).images[0].sha256 is None
     assert refused.value.code == ResultCode.NO_ORIGINAL
 
 

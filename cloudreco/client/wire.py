@@ -144,7 +144,8 @@ def read_added(body: dict[str, Any], channel: str, identifier: str) -> AddedImag
 def read_image(body: dict[str, Any]) -> Image:
     ratio = body.get("matchratio")
     return Image(identifier=body["identifier"], metadata=body.get("metadata"),
-                 level=body.get("level"), matchratio=None if ratio is None else float(ratio))
+                 level=body.get("level"), matchratio=None if ratio is None else float(ratio),
+                 sha256=body.get("sha256"))
 
 
 def read_page(body: dict[str, Any], position: int) -> ImagesPage:
