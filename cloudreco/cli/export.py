@@ -18,10 +18,10 @@ import click
 from cloudreco.cli import connect
 from cloudreco.cli.filenames import file_stems
 from cloudreco.cli.progress import each
+from cloudreco.cli.reasons import list_by_reason
 from cloudreco.client import ApiError, AsyncClient, Image, ResultCode
 from shared.imageformat import sniff
 
-SHOWN_PER_REASON = 10  # identifiers listed under each reason; the rest are counted
 _SUFFIXES = {"jpeg": ".jpg", "png": ".png"}
 
 
@@ -158,9 +158,4 @@ def summarise(channel: str, folder: Path, images: int, report: Report) -> None:
     if report.without:
         reasons[f"{int(ResultCode.NO_ORIGINAL)} {ResultCode.NO_ORIGINAL.message} (added "
                 "before originals were kept; only its .json written)"] = report.without
-    for reason, names in sorted(reasons.items()):
-        click.echo(f"{reason}: {len(names)}")
-        for identifier in sorted(names)[:SHOWN_PER_REASON]:
-            click.echo(f"  {identifier}")
-        if len(names) > SHOWN_PER_REASON:
-            click.echo(f"  and {len(names) - SHOWN_PER_REASON} more")
+    list_by_reason({reason: sorted(names) for reason, names in reasons.items()})

@@ -13,10 +13,9 @@ import click
 
 from cloudreco.cli import connect
 from cloudreco.cli.progress import each
+from cloudreco.cli.reasons import list_by_reason
 from cloudreco.cli.sources import identifier_for, image_files
 from cloudreco.client import ApiError, AsyncClient, ResultCode
-
-SHOWN_PER_REASON = 10  # files listed under each failure reason; the rest are counted
 
 
 @dataclass
@@ -121,9 +120,4 @@ def summarise(channel: str, files: int, report: Report) -> None:
     if report.levels:
         click.echo("added by level: " + ", ".join(f"{level}: {report.levels[level]}"
                                                   for level in sorted(report.levels)))
-    for reason, paths in sorted(report.failed.items()):
-        click.echo(f"failed, {reason}: {len(paths)}")
-        for path in paths[:SHOWN_PER_REASON]:
-            click.echo(f"  {path}")
-        if len(paths) > SHOWN_PER_REASON:
-            click.echo(f"  and {len(paths) - SHOWN_PER_REASON} more")
+    list_by_reason(report.failed, "failed, ")
