@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import TypeVar
 
 import click
+
+T = TypeVar("T")
 
 SHOWN_PER_REASON = 10  # items listed under each reason; the rest are counted
 
@@ -17,3 +21,14 @@ def list_by_reason(reasons: Mapping[str, Sequence[object]], prefix: str = "") ->
             click.echo(f"  {item}")
         if len(items) > SHOWN_PER_REASON:
             click.echo(f"  and {len(items) - SHOWN_PER_REASON} more")
+
+
+class Failed(defaultdict[str, list[T]]):
+    """Items that failed, by reason: ``failed[reason].append(item)``."""
+
+    def __init__(self) -> None:
+        super().__init__(list)
+
+    @property
+    def count(self) -> int:
+        return sum(len(items) for items in self.values())

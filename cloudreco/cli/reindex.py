@@ -4,7 +4,6 @@ originals while the stack serves (``matcher/reindex.py``)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -14,7 +13,7 @@ from threadpoolctl import threadpool_limits
 
 from cloudreco.cli.operate import operator_settings, with_pool
 from cloudreco.cli.progress import each
-from cloudreco.cli.reasons import list_by_reason
+from cloudreco.cli.reasons import Failed, list_by_reason
 from matcher.catalog import features_older_than, image_names
 from matcher.reindex import Reindexer
 from shared.codes import ResultCode
@@ -31,11 +30,7 @@ class Report:
     level_changed: int = 0
     gone: int = 0
     without: list[str] = field(default_factory=list)
-    failed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    @property
-    def failures(self) -> int:
-        return sum(len(names) for names in self.failed.values())
+    failed: Failed[str] = field(default_factory=Failed)
 
 
 @click.command()
@@ -62,7 +57,7 @@ def reindex(channel: str | None, jobs: int, before: str | None) -> None:
         report = with_pool(lambda pool: rebuild(pool, settings, channel, since, jobs),
                            settings)
     summarise(report)
-    raise SystemExit(1 if report.failures or report.without else 0)
+    raise SystemExit(1 if report.failed.count or report.without else 0)
 
 
 def _instant(text: str) -> dt.datetime:
@@ -117,7 +112,7 @@ def summarise(report: Report) -> None:
     """The outcome on standard output: counts, then what was left unchanged and why."""
     click.echo(f"{report.rebuilt} rebuilt ({report.level_changed} changed level), "
                f"{report.gone} removed meanwhile, {len(report.without)} without an original, "
-               f"{report.failures} left unchanged")
+               f"{report.failed.count} left unchanged")
     reasons = {f"{reason} (left unchanged)": names for reason, names in report.failed.items()}
     if report.without:
         reasons[f"{int(ResultCode.NO_ORIGINAL)} {ResultCode.NO_ORIGINAL.message} (added "
