@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # 32 users, 1 kept the answered p95 at 1.8x its unloaded value and refused in 20 ms (p50),
     # 2 let it reach 2.7x (BENCHMARKS.md, "Load test"). Raise it for throughput over latency.
     max_inflight: int = Field(1, ge=1)
+    # The nice value (0-19) of the process that extracts AddImage's features beside each
+    # replica. At 10 a search running at the same time gets about nine tenths of the cores
+    # and a lone add all of them; at 19 adds all but stop while searches keep the cores busy
+    # (BENCHMARKS.md, "AddImage below FindImage's priority").
+    add_nice: int = Field(10, ge=0, le=19)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
