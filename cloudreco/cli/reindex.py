@@ -4,6 +4,7 @@ originals while the stack serves (``matcher/reindex.py``)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -36,7 +37,7 @@ class Report:
 @click.command()
 @click.option("--channel", help="only this channel's images (default: every channel)")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="images extracted at once, one core each")
+              help="images extracted at once, one core each, at CLOUDRECO_ADD_NICE")
 @click.option("--before", metavar="TIME",
               help="only images whose features were extracted before TIME (ISO 8601, UTC "
                    "unless it says; default: when the command starts)")
@@ -52,7 +53,10 @@ def reindex(channel: str | None, jobs: int, before: str | None) -> None:
     """
     since = None if before is None else _instant(before)
     settings = operator_settings()
-    cv2.setNumThreads(1)  # one core per job: the matchers may share the machine
+    # One core per job, below FindImage's priority as AddImage's extraction is: the matchers
+    # may share the machine. Threads started after this inherit the priority.
+    os.setpriority(os.PRIO_PROCESS, 0, settings.add_nice)
+    cv2.setNumThreads(1)
     with threadpool_limits(1):
         report = with_pool(lambda pool: rebuild(pool, settings, channel, since, jobs),
                            settings)
