@@ -15,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from cloudreco.cli.operate import operator_settings, with_pool
 from cloudreco.cli.progress import each
 from cloudreco.cli.reasons import Failed, list_by_reason
+from gateway.catalog import channel_named
 from matcher.catalog import features_older_than, image_names
 from matcher.reindex import Reindexer
 from shared.codes import ResultCode
@@ -79,9 +80,10 @@ async def rebuild(pool: asyncpg.Pool, settings: Settings, channel: str | None,
     (default: now, by the database's clock), ``jobs`` at a time."""
     channel_id = None
     if channel is not None:
-        channel_id = await pool.fetchval("SELECT id FROM channels WHERE name = $1", channel)
-        if channel_id is None:
+        named = await channel_named(pool, channel)
+        if named is None:
             raise click.UsageError(f"no channel {channel!r}")
+        channel_id = named.id
     report = Report(before or await pool.fetchval("SELECT now()"))
     ids, without = await features_older_than(pool, report.before, channel_id)
     report.without = [f"{c}/{i}" for c, i in without]
