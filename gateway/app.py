@@ -16,11 +16,12 @@ from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.cors import allow_origins
 from gateway.forms import FORM_OVERHEAD, SERVER_OPTIONS
-from gateway.keys import BACKEND, DB, FAILURES, METRICS, OPENAPI, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, METRICS, OPENAPI, SETTINGS, THUMBNAILS
 from gateway.metrics import RequestMetrics
 from gateway.openapi import describe
 from gateway.quiet import quiet_client_faults
 from gateway.replies import ApiError, ClientGone, reply
+from gateway.thumbnails import Thumbnails
 from shared.cluster import shard_map
 from shared.codes import ResultCode
 from shared.db import create_pool
@@ -37,6 +38,7 @@ ROUTES: dict[str, Handler] = {
     "/GetImage": handlers.get_image,
     "/Statistics": handlers.statistics,
     "/FindImage": handlers.find_image,
+    "/GetOriginal": handlers.get_original,
 }
 
 
@@ -94,7 +96,9 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
         app[BACKEND] = Backend(queue, settings)
         app[FAILURES] = FailureLimit(queue, settings.auth_failure_limit,
                                      settings.trusted_networks)
+        app[THUMBNAILS] = Thumbnails(settings)
         yield
+        app[THUMBNAILS].close()
         if redis is None:
             await queue.aclose()
         if db is None:

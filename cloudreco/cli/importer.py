@@ -4,30 +4,18 @@ up by result code at the end."""
 
 from __future__ import annotations
 
-import asyncio
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from cloudreco.cli import connect
+from cloudreco.cli.progress import each
+from cloudreco.cli.reasons import Failed, list_by_reason
 from cloudreco.cli.sources import identifier_for, image_files
 from cloudreco.client import ApiError, AsyncClient, ResultCode
-
-SHOWN_PER_REASON = 10  # files listed under each failure reason; the rest are counted
 
 
 @dataclass
@@ -38,19 +26,7 @@ class Report:
     added: int = 0
     levels: Counter[int] = field(default_factory=Counter)
     skipped: int = 0
-    failed: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
-
-    @property
-    def failures(self) -> int:
-        return sum(len(files) for files in self.failed.values())
-
-
-class RateColumn(ProgressColumn):
-    """Images a second, over the last half minute."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-.- images/s" if speed is None else f"{speed:.1f} images/s")
+    failed: Failed[Path] = field(default_factory=Failed)
 
 
 @click.command()
@@ -80,7 +56,7 @@ def add(channel: str, paths: tuple[Path, ...], jobs: int, retries: int, url: str
                                   connections=jobs) as api:
             report = await import_files(api, channel, files, jobs)
         summarise(channel, len(files), report)
-        return 1 if report.failures else 0
+        return 1 if report.failed.count else 0
 
     connect.run(work())
 
@@ -101,18 +77,11 @@ async def import_files(api: AsyncClient, channel: str, files: list[Path], jobs: 
     todo = {i: path for i, path in named.items() if i not in existing}
     report.skipped = len(named) - len(todo)
     if todo:
-        with _progress() as progress:
-            task = progress.add_task(f"adding to {channel}", total=len(todo), failed=0)
-            pending = iter(todo.items())
+        async def upload(item: tuple[str, Path]) -> None:
+            await _upload(api, channel, *item, report)
 
-            async def uploader() -> None:
-                for identifier, path in pending:  # shared: each item is taken once
-                    await _upload(api, channel, identifier, path, report)
-                    progress.update(task, advance=1, failed=report.failures)
-
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(jobs, len(todo))):
-                    group.create_task(uploader())
+        await each(list(todo.items()), jobs, upload, f"adding to {channel}",
+                   lambda: report.failed.count)
     return report
 
 
@@ -136,26 +105,15 @@ async def _upload(api: AsyncClient, channel: str, identifier: str, path: Path,
         report.levels[added.level] += 1
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    RateColumn(), TimeRemainingColumn(), TextColumn("{task.fields[failed]} failed"),
-                    console=Console(stderr=True))
-
-
 def summarise(channel: str, files: int, report: Report) -> None:
     """The import's outcome on standard output: counts, levels, failures by reason."""
     added = report.added
-    if not added and not report.failures:
+    if not added and not report.failed.count:
         click.echo(f"{channel}: nothing to add; all {files} images are already there")
         return
     click.echo(f"{channel}: {added} added, {report.skipped} already there, "
-               f"{report.failures} failed, of {files} files")
+               f"{report.failed.count} failed, of {files} files")
     if report.levels:
         click.echo("added by level: " + ", ".join(f"{level}: {report.levels[level]}"
                                                   for level in sorted(report.levels)))
-    for reason, paths in sorted(report.failed.items()):
-        click.echo(f"failed, {reason}: {len(paths)}")
-        for path in paths[:SHOWN_PER_REASON]:
-            click.echo(f"  {path}")
-        if len(paths) > SHOWN_PER_REASON:
-            click.echo(f"  and {len(paths) - SHOWN_PER_REASON} more")
+    list_by_reason(report.failed, "failed, ")
