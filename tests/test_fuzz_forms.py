@@ -37,7 +37,8 @@ ECHO_IMAGE_BYTES = 4096  # the echo app's image limit: small, so that cases cros
 BODY_TIMEOUT = 1.0  # seconds, short: a broken chunked body waits this long for its answer
 BOUNDARY = "fuzzb0undary"
 CHUNK = 7000  # bytes a chunk of a chunked body
-ENDPOINTS = ["AddImage", "RemoveImage", "GetImages", "GetImage", "Statistics", "FindImage"]
+ENDPOINTS = ["AddImage", "RemoveImage", "GetImages", "GetImage", "Statistics", "FindImage",
+             "GetChannels", "SetMetadata"]
 
 
 @dataclass(frozen=True)
