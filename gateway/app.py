@@ -11,7 +11,7 @@ from aiohttp import web
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from gateway import handlers, observe
+from gateway import handlers, observe, pages
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD, SERVER_OPTIONS
@@ -109,6 +109,7 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
     app.router.add_get("/health", handlers.readyz)
     app.router.add_get("/metrics", observe.metrics)
     app.router.add_get("/openapi.json", handlers.openapi)
+    pages.add_pages(app)
     return app
 
 

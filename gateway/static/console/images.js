@@ -1,0 +1,257 @@
+// A channel's images: the paged grid (GetImages), thumbnails (GetOriginal), adding by drop
+// or file picker (AddImage), editing metadata (SetMetadata) and removing (RemoveImage).
+
+import { ApiError, call, callForImage, explain } from "./api.js";
+import { identifierFor } from "./identifier.js";
+
+const $ = (id) => document.getElementById(id);
+const PAGE = 100; // GetImages answers 100 images a page
+const THUMB_SIDE = 240; // pixels: a tile's image at twice its CSS size
+const THUMB_REQUESTS = 4; // thumbnails fetched at once
+const LEVELS = ["", "hard to find: close, sharp photos only", "found in good photos",
+  "found in most photos", "found easily", "found very easily"];
+
+export class Images {
+  // ``changed`` is called after images were added or removed (the counts changed).
+  constructor(changed) {
+    this.changed = changed;
+    this.channel = null;
+    this.position = 0;
+    this.total = 0;
+    this.view = 0; // raised on every load: answers for an older view are dropped
+    this.urls = [];
+    this.originals = true; // until the service says it keeps none (no GetOriginal)
+    this.waiting = [];
+    this.fetching = 0;
+    this.observer = new IntersectionObserver((entries) => this.visible(entries));
+    this.wire();
+  }
+
+  wire() {
+    $("previous").addEventListener("click", () => this.load(this.position - PAGE));
+    $("next").addEventListener("click", () => this.load(this.position + PAGE));
+    $("add-files").addEventListener("change", (e) => {
+      this.add([...e.target.files]);
+      e.target.value = "";
+    });
+    const drop = $("drop");
+    for (const kind of ["dragenter", "dragover"]) {
+      drop.addEventListener(kind, (e) => {
+        e.preventDefault();
+        drop.classList.add("over");
+      });
+    }
+    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    drop.addEventListener("drop", (e) => {
+      e.preventDefault();
+      drop.classList.remove("over");
+      this.add([...e.dataTransfer.files]);
+    });
+    $("grid").addEventListener("click", (e) => {
+      const tile = e.target.closest(".tile");
+      if (!tile) return;
+      if (e.target.closest(".edit")) this.edit(tile.image);
+      if (e.target.closest(".remove")) this.confirmRemove(tile.image);
+    });
+    for (const button of document.querySelectorAll("dialog [data-close]")) {
+      button.addEventListener("click", () => button.closest("dialog").close());
+    }
+    $("edit-form").addEventListener("submit", (e) => this.saveMetadata(e));
+    $("remove-form").addEventListener("submit", (e) => this.remove(e));
+  }
+
+  show(channel) {
+    this.channel = channel;
+    $("uploads").replaceChildren();
+    return this.load(0);
+  }
+
+  async load(position) {
+    const view = ++this.view;
+    const channel = this.channel;
+    $("images-error").textContent = "";
+    let page;
+    try {
+      page = await call("GetImages", { channel, position: String(Math.max(0, position)) });
+    } catch (e) {
+      if (view === this.view) $("images-error").textContent = explain(e);
+      return;
+    }
+    if (view !== this.view) return;
+    if (page.images.length === 0 && position > 0 && page.totalcount > 0) {
+      return this.load(Math.max(0, Math.floor((page.totalcount - 1) / PAGE) * PAGE));
+    }
+    this.position = Math.max(0, position);
+    this.total = page.totalcount;
+    this.render(page.images);
+  }
+
+  render(images) {
+    for (const url of this.urls) URL.revokeObjectURL(url);
+    this.urls = [];
+    this.waiting = [];
+    this.observer.disconnect();
+    const tiles = images.map((image) => this.tile(image));
+    $("grid").replaceChildren(...tiles);
+    const last = this.position + images.length;
+    $("range").textContent = images.length
+      ? `${this.position + 1}-${last} of ${this.total}` : "";
+    $("previous").disabled = this.position === 0;
+    $("next").disabled = last >= this.total;
+    $("images-empty").hidden = this.total > 0;
+    if (this.originals) tiles.forEach((tile) => this.observer.observe(tile));
+  }
+
+  tile(image) {
+    const tile = $("tile").content.firstElementChild.cloneNode(true);
+    tile.image = image;
+    tile.dataset.identifier = image.identifier;
+    tile.querySelector(".identifier").textContent = image.identifier;
+    tile.querySelector(".pips").textContent = "●".repeat(image.level) + "○".repeat(5 - image.level);
+    const level = tile.querySelector(".level-text");
+    const outOf = document.createElement("span");
+    outOf.className = "unseen"; // the pips show it
+    outOf.textContent = " of 5";
+    level.replaceChildren(`Level ${image.level}`, outOf);
+    tile.querySelector(".level").title = LEVELS[image.level];
+    tile.querySelector(".ratio").textContent =
+      `Match ratio ${(100 * image.matchratio).toFixed(1)} %`;
+    tile.querySelector(".ratio").title = "Its share of the channel's matches";
+    tile.querySelector(".placeholder").textContent = image.identifier.slice(0, 2);
+    tile.querySelector(".edit").setAttribute("aria-label", `Edit metadata of ${image.identifier}`);
+    tile.querySelector(".remove").setAttribute("aria-label", `Remove ${image.identifier}`);
+    return tile;
+  }
+
+  visible(entries) {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      this.observer.unobserve(entry.target);
+      this.waiting.push(entry.target);
+    }
+    this.fetchThumbnails();
+  }
+
+  async fetchThumbnails() {
+    while (this.originals && this.fetching < THUMB_REQUESTS && this.waiting.length) {
+      const tile = this.waiting.shift();
+      const view = this.view;
+      this.fetching++;
+      this.thumbnail(tile, view).finally(() => {
+        this.fetching--;
+        this.fetchThumbnails();
+      });
+    }
+  }
+
+  async thumbnail(tile, view) {
+    let blob;
+    try {
+      blob = await callForImage("GetOriginal", {
+        channel: this.channel, identifier: tile.image.identifier, maxside: String(THUMB_SIDE),
+      });
+    } catch (e) {
+      // 20021: this service keeps no originals; anything else leaves this tile's placeholder
+      if (e instanceof ApiError && e.code === 20021) this.originals = false;
+      else tile.querySelector(".thumb").title = `No thumbnail: ${explain(e)}`;
+      return;
+    }
+    if (view !== this.view || !(blob instanceof Blob)) return;
+    const url = URL.createObjectURL(blob);
+    this.urls.push(url);
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = "";  // the identifier beside it names the image
+    tile.querySelector(".thumb").replaceChildren(img);
+  }
+
+  async add(files) {
+    if (!files.length || !this.channel) return;
+    const channel = this.channel;
+    const metadata = $("add-metadata").value.trim() || null;
+    let added = 0;
+    for (const file of files) {
+      const identifier = identifierFor(file.name);
+      const row = document.createElement("li");
+      const name = document.createElement("span");
+      name.className = "name";
+      name.textContent = file.name === identifier ? identifier : `${file.name} → ${identifier}`;
+      const outcome = document.createElement("span");
+      outcome.textContent = "adding…";
+      row.append(name, outcome);
+      $("uploads").prepend(row);
+      try {
+        const answer = await call("AddImage", { channel, identifier, metadata }, file);
+        row.className = "added";
+        row.dataset.level = answer.level;
+        outcome.textContent = `added, level ${answer.level} of 5: ${LEVELS[answer.level]}`;
+        added++;
+      } catch (e) {
+        row.className = "refused";
+        row.dataset.code = e.code ?? "";
+        outcome.textContent = explain(e);
+      }
+    }
+    const refused = files.length - added;
+    document.getElementById("status").textContent =
+      `Added ${added} of ${files.length} image${files.length === 1 ? "" : "s"} to ${channel}` +
+      (refused ? `; ${refused} refused (see why in the list).` : ".");
+    if (added && channel === this.channel) {
+      await this.load(this.position);
+      this.changed();
+    }
+  }
+
+  edit(image) {
+    $("edit-name").textContent = image.identifier;
+    $("edit-metadata").value = image.metadata ?? "";
+    $("edit-error").textContent = "";
+    $("edit-dialog").image = image;
+    $("edit-dialog").showModal();
+  }
+
+  async saveMetadata(event) {
+    event.preventDefault();
+    const image = $("edit-dialog").image;
+    const metadata = $("edit-metadata").value.trim() || null;
+    try {
+      await call("SetMetadata", { channel: this.channel, identifier: image.identifier, metadata });
+    } catch (e) {
+      $("edit-error").textContent = explain(e);
+      return;
+    }
+    $("edit-dialog").close();
+    document.getElementById("status").textContent = `Saved the metadata of ${image.identifier}.`;
+    await this.load(this.position);
+  }
+
+  confirmRemove(image) {
+    $("remove-name").textContent = image.identifier;
+    $("remove-error").textContent = "";
+    $("remove-dialog").image = image;
+    $("remove-dialog").showModal();
+  }
+
+  async remove(event) {
+    event.preventDefault();
+    const image = $("remove-dialog").image;
+    try {
+      await call("RemoveImage", { channel: this.channel, identifier: image.identifier });
+    } catch (e) {
+      $("remove-error").textContent = explain(e);
+      return;
+    }
+    $("remove-dialog").close();
+    document.getElementById("status").textContent = `Removed ${image.identifier}.`;
+    $("images-title").focus();
+    await this.load(this.position);
+    this.changed();
+  }
+
+  clear() {
+    this.view++;
+    this.channel = null;
+    this.render([]);
+    $("uploads").replaceChildren();
+  }
+}
