@@ -15,11 +15,12 @@ from gateway import handlers, observe, pages
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.forms import FORM_OVERHEAD, SERVER_OPTIONS
-from gateway.keys import BACKEND, DB, FAILURES, METRICS, OPENAPI, SETTINGS
+from gateway.keys import BACKEND, DB, FAILURES, METRICS, OPENAPI, SETTINGS, THUMBNAILS
 from gateway.metrics import RequestMetrics
 from gateway.openapi import describe
 from gateway.quiet import quiet_client_faults
 from gateway.replies import ApiError, ClientGone, reply
+from gateway.thumbnails import Thumbnails
 from shared.cluster import shard_map
 from shared.codes import ResultCode
 from shared.db import create_pool
@@ -38,6 +39,7 @@ ROUTES: dict[str, Handler] = {
     "/FindImage": handlers.find_image,
     "/GetChannels": handlers.get_channels,
     "/SetMetadata": handlers.set_metadata,
+    "/GetOriginal": handlers.get_original,
 }
 
 
@@ -95,7 +97,9 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
         app[BACKEND] = Backend(queue, settings)
         app[FAILURES] = FailureLimit(queue, settings.auth_failure_limit,
                                      settings.trusted_networks)
+        app[THUMBNAILS] = Thumbnails(settings)
         yield
+        app[THUMBNAILS].close()
         if redis is None:
             await queue.aclose()
         if db is None:

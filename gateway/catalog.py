@@ -47,8 +47,28 @@ async def image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> asyncpg
     return row
 
 
+@dataclass(frozen=True)
+class Original:
+    """An image's original upload; ``data`` None when none was kept (images added before
+    originals were)."""
+
+    sha256: bytes | None
+    media_type: str | None
+    data: bytes | None
+
+
+async def original(pool: asyncpg.Pool, channel_id: int, identifier: str) -> Original | None:
+    """The original of the channel's image ``identifier``, or None when there is no image."""
+    row = await pool.fetchrow(
+        "SELECT o.sha256, o.media_type, o.bytes AS data FROM images i"
+        " LEFT JOIN originals o ON o.sha256 = i.original"
+        " WHERE i.channel_id = $1 AND i.identifier = $2", channel_id, identifier)
+    return None if row is None else Original(**row)
+
+
 async def delete_image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> bool:
-    """Forget an image and log its removal to its shard; whether there was one."""
+    """Forget an image and log its removal to its shard; whether there was one. Its original
+    goes too when no other image has the same bytes (a trigger, migration 008)."""
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             "DELETE FROM images WHERE channel_id = $1 AND identifier = $2 RETURNING id, shard",
@@ -70,7 +90,8 @@ async def set_metadata(pool: asyncpg.Pool, channel_id: int, identifier: str,
 
 async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
                       ) -> tuple[int, list[dict[str, Any]]]:
-    """(total count, one page of images ordered by identifier with their match ratio).
+    """(total count, one page of images ordered by identifier with their match ratio and the
+    SHA-256 of their original, None where none was kept).
 
     matchratio is the image's share of all FindImage matches ever counted in the channel
     (its identifier's matches over the channel's), 0 while the channel has none. Both come
@@ -86,7 +107,8 @@ async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
         )
         SELECT i.identifier, i.metadata, i.level,
                CASE WHEN c.match_count = 0 THEN 0.0
-                    ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio
+                    ELSE coalesce(t.count, 0)::float8 / c.match_count END AS matchratio,
+               encode(i.original, 'hex') AS sha256
         FROM page p
         JOIN images i ON i.channel_id = $1 AND i.identifier = p.identifier
         JOIN channels c ON c.id = i.channel_id

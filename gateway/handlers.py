@@ -1,5 +1,5 @@
-"""The endpoints of the API, POST /<Name>: the seed's six, and GetChannels and SetMetadata,
-which a console needs and the seed lacks."""
+"""The endpoints of the API, POST /<Name>: the seed's six, GetOriginal, and GetChannels and
+SetMetadata, which a console needs and the seed lacks."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from gateway import auth, catalog, validate
 from gateway.auth import Caller
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
-from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS
-from gateway.replies import ApiError, reply
+from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS, THUMBNAILS
+from gateway.replies import ApiError, ImageReply, reply
 from shared import changes
 from shared.cluster import shard_of
 from shared.codes import ResultCode
@@ -131,6 +131,26 @@ async def _image(db: asyncpg.Pool, form: Form, caller: Caller | None) -> asyncpg
     if row is None:
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
     return row
+
+
+async def get_original(request: web.Request) -> web.Response:
+    """An image as it was uploaded, byte for byte with its own media type; or, with
+    ``maxside``, a JPEG thumbnail no larger than that on its long side. The owner's
+    credentials only (an app key answers 20001); 20024 for an image added before originals
+    were kept. Failures answer JSON as every endpoint does."""
+    db = request.app[DB]
+    form = await _form(request, takes_image=False)
+    caller = await _caller(request, form)
+    channel = await _channel(db, form.required("channel"), caller)
+    max_side = validate.max_side(form.optional("maxside"))
+    found = await catalog.original(db, channel.id, form.required("identifier"))
+    if found is None:
+        raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
+    if found.data is None or found.media_type is None:
+        raise ApiError(ResultCode.NO_ORIGINAL)
+    if max_side is None:
+        return ImageReply(found.data, found.media_type)
+    return ImageReply(await request.app[THUMBNAILS].make(found.data, max_side), "image/jpeg")
 
 
 async def statistics(request: web.Request) -> web.Response:

@@ -8,6 +8,7 @@ from aiohttp import web
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
 from gateway.metrics import RequestMetrics
+from gateway.thumbnails import Thumbnails
 from shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -16,3 +17,4 @@ BACKEND = web.AppKey("backend", Backend)
 FAILURES = web.AppKey("failures", FailureLimit)
 METRICS = web.AppKey("metrics", RequestMetrics)
 OPENAPI = web.AppKey("openapi", bytes)  # the description, serialised once
+THUMBNAILS = web.AppKey("thumbnails", Thumbnails)

@@ -19,7 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from gateway.keys import BACKEND, FAILURES, METRICS
 from gateway.metrics import exposition
-from gateway.replies import Reply
+from gateway.replies import Answer
 from shared.logs import REQUEST_ID
 
 access_log = logging.getLogger("gateway.access")
@@ -55,7 +55,7 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
         seconds = time.perf_counter() - started
-        code = str(int(response.returncode)) if isinstance(response, Reply) else "-"
+        code = str(int(response.returncode)) if isinstance(response, Answer) else "-"
         request.app[METRICS].observe(endpoint(request), code, seconds)
         client = request.app[FAILURES].address(request)
         access_log.info("%s %s %s %d %.1f ms %s", request.method, request.path, code,

@@ -14,7 +14,7 @@ from typing import Any
 from gateway import pages
 from gateway.catalog import PAGE_SIZE, STATISTICS_PAGE
 from gateway.forms import MAX_FIELD_BYTES, MAX_PARTS
-from gateway.validate import IDENTIFIER, MAX_POSITION
+from gateway.validate import IDENTIFIER, MAX_POSITION, MAX_SIDE, MIN_SIDE
 from shared.codes import ResultCode as C
 from shared.settings import Settings
 
@@ -36,6 +36,7 @@ class _Endpoint:
     codes: tuple[C, ...]
     takes_image: bool = False
     always: tuple[str, ...] = ()  # of ``success``, those every returncode 0 answer carries
+    answers_image: bool = False  # success is the image itself; JSON only for failures
 
 
 def describe(settings: Settings) -> Schema:
@@ -113,6 +114,7 @@ _WHEN: dict[C, str] = {
     C.BAD_FIELD: "a bad `position`, a text field over 64 KiB, a text body over 1 MiB, a "
                  f"field not UTF-8 or holding a NUL, more than {MAX_PARTS} parts",
     C.NOT_FOUND: "no such endpoint (HTTP 404) or method (HTTP 405)",
+    C.NO_ORIGINAL: "GetOriginal of an image added before originals were kept",
 }
 
 
@@ -130,7 +132,7 @@ _METADATA: Schema = {**_text("User-defined JSON text, kept and answered as sent.
                      "example": '{"url": "https://example.com/poster"}'}
 _IMAGE: Schema = {
     "type": "object", "additionalProperties": False,
-    "required": ["identifier", "metadata", "level", "matchratio"],
+    "required": ["identifier", "metadata", "level", "matchratio", "sha256"],
     "properties": {
         "identifier": {"type": "string"},
         "metadata": {"type": "string", "nullable": True},
@@ -138,6 +140,9 @@ _IMAGE: Schema = {
         "matchratio": {"type": "number", "minimum": 0, "maximum": 1,
                        "description": "The image's share of all FindImage matches ever "
                                       "counted in the channel; 0 while there are none."},
+        "sha256": {"type": "string", "nullable": True, "pattern": "^[0-9a-f]{64}$",
+                   "description": "The SHA-256 (hex) of the image's original, which "
+                                  "GetOriginal answers; null when none was kept."},
     },
 }
 _CORNERS: Schema = {
@@ -235,6 +240,17 @@ def _endpoints(settings: Settings) -> list[_Endpoint]:
              "level": {**_LEVEL, "description": "The photo's own level; only without channel."}},
             (*_FORM, *_OWNER, *_UPLOAD, C.RATE_LIMITED), takes_image=True),
         _Endpoint(
+            "GetOriginal", "An image as it was uploaded, or a JPEG thumbnail of it; the owner's "
+                           "credentials only",
+            {**owner, "channel": _CHANNEL, "identifier": identifier,
+             "maxside": {"type": "integer", "minimum": MIN_SIDE, "maximum": MAX_SIDE,
+                         "description": "Answer a JPEG thumbnail whose long side is at most "
+                                        "this many pixels (never enlarged); without it, the "
+                                        "original bytes with their own media type."}},
+            ("username", "secretkey", "channel", "identifier"),
+            {}, (*_FORM, *_OWNER, C.IDENTIFIER_NOT_FOUND, C.NO_ORIGINAL, C.FILE_TOO_LARGE,
+                 C.BAD_IMAGE_FORMAT), answers_image=True),
+        _Endpoint(
             "GetChannels", "The user's channels by name, with their image counts (added)",
             owner, ("username", "secretkey"),
             {"channels": {"type": "array", "items": _CHANNEL_COUNTS}},
@@ -255,12 +271,22 @@ def _operation(e: _Endpoint) -> Schema:
             "image": {"contentType": "image/jpeg, image/png, application/octet-stream"}}
     else:
         content["application/x-www-form-urlencoded"] = {"schema": form}
+    answer = (_image_or_failure(e.codes) if e.answers_image else
+              _answer("The outcome, by returncode.", _outcome(e.codes, e.success, e.always)))
     return {
         "operationId": e.name, "summary": e.summary,
         "requestBody": {"required": True, "content": content},
-        "responses": {"200": _answer("The outcome, by returncode.",
-                                     _outcome(e.codes, e.success, e.always))},
+        "responses": {"200": answer},
     }
+
+
+def _image_or_failure(codes: tuple[C, ...]) -> Schema:
+    """An answer that is the image itself on success, and a JSON refusal otherwise."""
+    image: Schema = {"schema": {"type": "string", "format": "binary"}}
+    failure = _answer("", _result(codes, {}, ()))["content"]
+    return {"description": "The image (JPEG or PNG as uploaded; JPEG with `maxside`), or "
+                           "a refusal as JSON, by returncode.",
+            "content": {"image/jpeg": image, "image/png": image, **failure}}
 
 
 def _outcome(codes: tuple[C, ...], success: dict[str, Schema], always: tuple[str, ...]

@@ -1,5 +1,6 @@
 """The wire format of every answer: HTTP 200 (unless the endpoint itself is unknown), JSON,
-``returncode`` and ``message`` first. Every handler and error path answers through here."""
+``returncode`` and ``message`` first; or, from GetOriginal alone, an image as itself. Every
+handler and error path answers through here."""
 
 from __future__ import annotations
 
@@ -26,12 +27,32 @@ class ClientGone(ApiError):
         super().__init__(ResultCode.BAD_FIELD)
 
 
-class Reply(web.Response):
+class Answer(web.Response):
     """An answer of the API, which keeps its result code for the access log and metrics."""
+
+    returncode: ResultCode
+
+
+class Reply(Answer):
+    """A JSON answer."""
 
     def __init__(self, code: ResultCode, body: dict[str, Any], status: int) -> None:
         super().__init__(text=json.dumps(body), status=status, content_type="application/json")
         self.returncode = code
+
+
+# Headers of an image answered as itself: a browser shows it only as the image it says it
+# is (an upload is checked to be a JPEG or PNG, but may carry anything after its end).
+_IMAGE_HEADERS = {"X-Content-Type-Options": "nosniff",
+                  "Content-Security-Policy": "default-src 'none'; sandbox"}
+
+
+class ImageReply(Answer):
+    """An image answered as itself: HTTP 200, its own media type, result code 0."""
+
+    def __init__(self, data: bytes, media_type: str) -> None:
+        super().__init__(body=data, content_type=media_type, headers=_IMAGE_HEADERS)
+        self.returncode = ResultCode.SUCCESS
 
 
 def reply(code: ResultCode = ResultCode.SUCCESS, *, status: int = 200,

@@ -52,6 +52,20 @@ def position(value: str | None) -> int:
     return int(value)
 
 
+# GetOriginal's thumbnail sizes: from a list icon to a 4K screen's long side.
+MIN_SIDE, MAX_SIDE = 16, 4096
+
+
+def max_side(value: str | None) -> int | None:
+    """GetOriginal's ``maxside``: None (the original itself) or pixels, 16 to 4096."""
+    if value is None:
+        return None
+    if not (value.isascii() and value.isdigit()) or len(value) > 4 \
+            or not MIN_SIDE <= int(value) <= MAX_SIDE:
+        raise ApiError(ResultCode.BAD_FIELD)
+    return int(value)
+
+
 def date_range(start: str, end: str) -> tuple[dt.date, dt.date]:
     """Inclusive days from ``yyyy``, ``yyyyMM`` or ``yyyyMMdd`` bounds (a year or month
     bound covers the whole year or month)."""

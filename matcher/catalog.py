@@ -1,7 +1,9 @@
-"""The matcher's SQL: storing a new target, and reading a shard's targets back."""
+"""The matcher's SQL: storing a new target with its original, and reading a shard's targets
+back."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -9,6 +11,7 @@ import asyncpg
 
 from shared import changes
 from shared.codes import ResultCode
+from shared.imageformat import media_type
 
 LOAD_BATCH = 256  # rows per fetch while rebuilding: bounds memory at start-up
 
@@ -24,6 +27,7 @@ class NewImage:
     height: int
     feature_version: int
     features: bytes
+    original: bytes  # the upload, exactly as sent
 
 
 async def refusal(pool: asyncpg.Pool, channel_id: int, identifier: str) -> ResultCode | None:
@@ -50,8 +54,8 @@ class Inserted:
 
 
 async def insert_image(pool: asyncpg.Pool, image: NewImage) -> Inserted:
-    """Store ``image`` and log its addition to its shard, unless its identifier is taken
-    (20016) or the channel is full (20012).
+    """Store ``image`` with its original and log its addition to its shard, unless its
+    identifier is taken (20016) or the channel is full (20012).
 
     The channel row is locked so that concurrent adds cannot overfill it; its image count is
     kept by a trigger, so the check costs the same in a full channel as in an empty one.
@@ -69,16 +73,29 @@ async def insert_image(pool: asyncpg.Pool, image: NewImage) -> Inserted:
             return Inserted(ResultCode.IDENTIFIER_TAKEN)
         if channel["image_count"] >= channel["max_images"]:
             return Inserted(ResultCode.TOO_MANY_IMAGES)
+        sha256 = await keep_original(conn, image.original)
         image_id: int = await conn.fetchval(
             "INSERT INTO images (channel_id, identifier, metadata, level, shard, width, height,"
-            " feature_version, features) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            " RETURNING id",
+            " feature_version, features, original)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
             image.channel_id, image.identifier, image.metadata, image.level, image.shard,
-            image.width, image.height, image.feature_version, image.features,
+            image.width, image.height, image.feature_version, image.features, sha256,
         )
         seq = await changes.append(conn, image.shard, changes.Op.ADDED, image_id,
                                    image.channel_id)
         return Inserted(ResultCode.SUCCESS, image_id, seq)
+
+
+async def keep_original(conn: asyncpg.Connection, data: bytes) -> bytes:
+    """Store ``data`` under its SHA-256 unless it is there already; the key. The row is
+    locked until commit (DO UPDATE locks it where DO NOTHING would not), so the trigger that
+    drops an original nothing refers to cannot drop it under this image (migration 008)."""
+    sha256 = hashlib.sha256(data).digest()
+    await conn.execute(
+        "INSERT INTO originals (sha256, media_type, size, bytes) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (sha256) DO UPDATE SET media_type = EXCLUDED.media_type",
+        sha256, media_type(data), len(data), data)
+    return sha256
 
 
 @dataclass(frozen=True)

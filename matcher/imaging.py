@@ -1,4 +1,5 @@
-"""Turning uploaded bytes into a grayscale image, refusing what cannot or should not decode.
+"""Turning uploaded bytes into a grayscale image (or a colour thumbnail), refusing what
+cannot or should not decode.
 
 A JPEG is decoded reduced when the caller needs fewer pixels than it has: libjpeg scales by
 1/2, 1/4 or 1/8 in the DCT, so a 40 MP photo costs about what its reduced size does. A PNG
@@ -27,6 +28,10 @@ Gray = npt.NDArray[np.uint8]
 COEFFICIENT_BYTES_PER_PIXEL = 1.5
 _REDUCED = {2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
             8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+_REDUCED_COLOUR = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                   8: cv2.IMREAD_REDUCED_COLOR_8}
+# A thumbnail's JPEG quality: libjpeg's usual default, where artefacts are hard to see.
+THUMBNAIL_QUALITY = 85
 
 
 class ImageRejected(Exception):
@@ -65,23 +70,48 @@ def decode_gray(data: bytes, limits: Limits,
     that is broken (20007) or would cost more than ``limits`` allow (20006) is refused before
     any memory is spent on it.
     """
+    pixels, factor, width, height = _decode(data, limits, side, colour=False)
+    return Decoded(pixels, factor, width, height)
+
+
+def thumbnail(data: bytes, limits: Limits, max_side: int) -> bytes:
+    """A JPEG of a JPEG or PNG in colour, its long side at most ``max_side`` (never
+    enlarged), turned as its EXIF orientation says; refused as ``decode_gray`` refuses. A
+    JPEG is decoded reduced, then brought to size by INTER_AREA."""
+    pixels, _, _, _ = _decode(data, limits, lambda w, h: max_side, colour=True)
+    long_side = max(pixels.shape[:2])
+    if long_side > max_side:
+        scale = max_side / long_side
+        size = (max(1, round(pixels.shape[1] * scale)), max(1, round(pixels.shape[0] * scale)))
+        pixels = np.asarray(cv2.resize(pixels, size, interpolation=cv2.INTER_AREA), np.uint8)
+    ok, encoded = cv2.imencode(".jpg", pixels, [cv2.IMWRITE_JPEG_QUALITY, THUMBNAIL_QUALITY])
+    if not ok:
+        raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
+    return bytes(encoded)
+
+
+def _decode(data: bytes, limits: Limits, side: Callable[[int, int], float] | None,
+            *, colour: bool) -> tuple[npt.NDArray[np.uint8], int, int, int]:
+    """(pixels, reduction factor, full width, full height): ``decode_gray``'s work, in 8-bit
+    grayscale or BGR."""
     header = read_header(data)
     if header is None:
         raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
     _check(data, header, limits)
     factor = 1 if side is None or header.format is not ImageFormat.JPEG else \
         _reduction(max(header.width, header.height), side(header.width, header.height))
+    modes, whole = ((_REDUCED_COLOUR, cv2.IMREAD_COLOR) if colour
+                    else (_REDUCED, cv2.IMREAD_GRAYSCALE))
     try:
-        gray = cv2.imdecode(np.frombuffer(data, np.uint8),
-                            _REDUCED.get(factor, cv2.IMREAD_GRAYSCALE))
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), modes.get(factor, whole))
     except cv2.error as e:  # OpenCV's own checks on what the decoder reports
         raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT) from e
-    if gray is None or gray.size == 0:
+    if pixels is None or pixels.size == 0:
         raise ImageRejected(ResultCode.BAD_IMAGE_FORMAT)
     width, height = header.width, header.height
-    if (gray.shape[1] - gray.shape[0]) * (width - height) < 0:
+    if (pixels.shape[1] - pixels.shape[0]) * (width - height) < 0:
         width, height = height, width  # its EXIF orientation turned it a quarter
-    return Decoded(np.ascontiguousarray(gray, dtype=np.uint8), factor, width, height)
+    return np.ascontiguousarray(pixels, dtype=np.uint8), factor, width, height
 
 
 def _check(data: bytes, header: Header, limits: Limits) -> None:

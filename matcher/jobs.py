@@ -69,8 +69,9 @@ class Matcher:
                              self.shard.shard, [m.to_wire() for m in found]).to_wire()
 
     async def add_image(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:
-        """Extract, rate, store and log a target; answered once this replica has indexed it.
-        Other replicas index it as they follow the log; a query waits for them if needed."""
+        """Extract, rate, store (with its original) and log a target; answered once this
+        replica has indexed it. Other replicas index it as they follow the log; a query waits
+        for them if needed."""
         job = AddImage.from_wire(payload)
         # adds queue behind each other: one that would be refused is answered before its turn
         # on the CPU
@@ -88,7 +89,7 @@ class Matcher:
         stored = features.encode(f)
         inserted = await insert_image(self.shard.pool, NewImage(
             job.channel_id, job.identifier, job.metadata, level, job.shard, f.width, f.height,
-            features.FEATURE_VERSION, stored))
+            features.FEATURE_VERSION, stored, job.image))
         if inserted.code != ResultCode.SUCCESS:
             return AddResult(inserted.code).to_wire()
         # indexed as every other replica indexes it: from the stored (float16) form

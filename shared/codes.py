@@ -29,6 +29,7 @@ class ResultCode(IntEnum):
     NOT_FOUND = 20021
     RATE_LIMITED = 20022
     AUTH_LIMITED = 20023
+    NO_ORIGINAL = 20024
 
     @property
     def message(self) -> str:
@@ -56,4 +57,5 @@ _MESSAGES: dict[ResultCode, str] = {
     ResultCode.NOT_FOUND: "no such endpoint (use POST /<Name>)",
     ResultCode.RATE_LIMITED: "too many requests, slow down",
     ResultCode.AUTH_LIMITED: "too many failed authentications, try again in a minute",
+    ResultCode.NO_ORIGINAL: "no original kept for this image",
 }

@@ -68,6 +68,15 @@ def sniff(head: bytes) -> ImageFormat | None:
     return None
 
 
+def media_type(data: bytes) -> str:
+    """The media type of a JPEG or PNG file (``image/jpeg``, ``image/png``); ValueError for
+    anything else."""
+    found = sniff(data[:16])
+    if found is None:
+        raise ValueError("not a JPEG or PNG")
+    return f"image/{found}"
+
+
 def dimensions(data: bytes) -> tuple[int, int] | None:
     """(width, height) from the header of a JPEG or PNG, or None when it cannot be read."""
     header = read_header(data)

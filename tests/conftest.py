@@ -98,8 +98,8 @@ def settings(database_url: str, redis_url: str, tmp_path: Path, shard_count: int
 async def db(settings: Settings) -> AsyncIterator[asyncpg.Pool]:
     assert settings.database_url is not None
     pool = await create_pool(settings.database_url)
-    await pool.execute("TRUNCATE users, channels, images, match_counts, cluster, shard_heads,"
-                       " shard_changes RESTART IDENTITY CASCADE")
+    await pool.execute("TRUNCATE users, channels, images, originals, match_counts, cluster,"
+                       " shard_heads, shard_changes RESTART IDENTITY CASCADE")
     yield pool
     await pool.close()
 

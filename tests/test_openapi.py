@@ -125,8 +125,8 @@ async def test_the_running_stack_answers_as_described(
         _lay_over(case, dict(known), fields.get(case.path, set()))
         response = case.call_and_validate(base_url=base, session=session, checks=CHECKS,
                                           timeout=30)
-        json = response.headers.get("Content-Type", "").startswith("application/json")
-        answer = response.json() if json else {}  # /metrics and the pages are not JSON
+        json_answer = response.headers.get("Content-Type", "").startswith("application/json")
+        answer = response.json() if json_answer else {}  # /metrics, pages, GetOriginal's images
         assert answer.get("returncode") != ResultCode.SYSTEM_BUSY, (case.path, answer)
         errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
         assert not errors, errors

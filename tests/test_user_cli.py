@@ -1,10 +1,11 @@
-"""The user's commands (add, find, list, stats), run as a user runs them: subprocesses
+"""The user's commands (add, export, find, list, stats), run as a user runs them: subprocesses
 calling the real gateway on its socket."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
+from cloudreco.cli.filenames import file_stems
 from cloudreco.cli.sources import identifier_for
 from tests.api import Api, User
 from tests.images import encode, flat, photo_of, target
@@ -104,6 +106,59 @@ async def test_add_reports_each_failure_under_its_code(env: dict[str, str], api:
     status, out, _ = await cloudreco("add", "posters", *paths, env=env)
     assert status == 1
     assert out.splitlines()[0] == "posters: 0 added, 2 already there, 4 failed, of 6 files"
+
+
+async def test_export_writes_each_original_once(env: dict[str, str], api: Api, alice: User,
+                                                tmp_path: Path) -> None:
+    png = _as_png(target(BABOON))
+    originals = {"home": target(HOME), "HOME": target(HOME), "baboon": png}
+    async with api.connect(alice) as client:
+        for identifier, data in originals.items():
+            await client.add_image("posters", identifier, data, metadata={"id": identifier})
+    await api.stored("posters", ["old.one"])  # added before originals were kept
+    folder = tmp_path / "export"
+
+    status, out, err = await cloudreco("export", "posters", str(folder), env=env)
+    assert status == 1, err  # old.one has no original
+    lines = out.splitlines()
+    assert lines[0] == "posters: 4 written, 0 unchanged, 1 without an original, 0 failed, " \
+                       "of 4 images"
+    assert lines[1:] == ["20024 no original kept for this image (added before originals were "
+                         "kept; only its .json written): 1", "  old.one"]
+    sidecars = {(d := json.loads(p.read_text()))["identifier"]: d for p in folder.glob("*.json")}
+    assert set(sidecars) == {*originals, "old.one"}
+    for identifier, data in originals.items():
+        sidecar = sidecars[identifier]
+        assert (folder / sidecar["file"]).read_bytes() == data
+        assert sidecar["metadata"] == json.dumps({"id": identifier})
+        assert sidecar["channel"] == "posters" and 1 <= sidecar["level"] <= 5
+    assert sidecars["baboon"]["file"] == "baboon.png"
+    assert sidecars["old.one"]["file"] is None and (folder / "old.one.json").exists()
+    assert sidecars["home"]["file"] != sidecars["HOME"]["file"]  # apart on any file system
+    written = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert len(written) == 7
+
+    status, out, _ = await cloudreco("export", "posters", str(folder), env=env)
+    assert out.splitlines()[0] == "posters: 0 written, 4 unchanged, 1 without an original, " \
+                                  "0 failed, of 4 images"
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == written
+
+    (folder / "baboon.png").write_bytes(png[:100])  # cut short: written again
+    status, out, _ = await cloudreco("export", "posters", str(folder), env=env)
+    assert out.splitlines()[0].startswith("posters: 1 written, 3 unchanged")
+    assert (folder / "baboon.png").read_bytes() == png
+
+
+@pytest.mark.parametrize("identifiers, names", [
+    (["poster.001", "a@b_c"], ["poster.001", "a@b_c"]),
+    (["poster", "Poster"], ["poster~293b9207228b", "Poster~1ba76ea7e3d9"]),
+    ([".x", "x.", "con", "nul.x", "a/b"],
+     ["_x~", "x_~", "_con~", "_nul.x~", "a_b~"]),
+])
+def test_exported_names_are_safe_and_apart(identifiers: list[str], names: list[str]) -> None:
+    stems = file_stems(identifiers)
+    assert [stems[i][:len(n)] for i, n in zip(identifiers, names, strict=True)] == names
+    assert len({stem.casefold() for stem in stems.values()}) == len(identifiers)
 
 
 async def test_find_prints_each_photos_target_and_stats_count_them(

@@ -4,26 +4,15 @@ up by result code at the end."""
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeRemainingColumn,
-)
-from rich.text import Text
 
 from cloudreco.cli import connect
+from cloudreco.cli.progress import each
 from cloudreco.cli.sources import identifier_for, image_files
 from cloudreco.client import ApiError, AsyncClient, ResultCode
 
@@ -43,14 +32,6 @@ class Report:
     @property
     def failures(self) -> int:
         return sum(len(files) for files in self.failed.values())
-
-
-class RateColumn(ProgressColumn):
-    """Images a second, over the last half minute."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text("-.- images/s" if speed is None else f"{speed:.1f} images/s")
 
 
 @click.command()
@@ -101,18 +82,11 @@ async def import_files(api: AsyncClient, channel: str, files: list[Path], jobs: 
     todo = {i: path for i, path in named.items() if i not in existing}
     report.skipped = len(named) - len(todo)
     if todo:
-        with _progress() as progress:
-            task = progress.add_task(f"adding to {channel}", total=len(todo), failed=0)
-            pending = iter(todo.items())
+        async def upload(item: tuple[str, Path]) -> None:
+            await _upload(api, channel, *item, report)
 
-            async def uploader() -> None:
-                for identifier, path in pending:  # shared: each item is taken once
-                    await _upload(api, channel, identifier, path, report)
-                    progress.update(task, advance=1, failed=report.failures)
-
-            async with asyncio.TaskGroup() as group:
-                for _ in range(min(jobs, len(todo))):
-                    group.create_task(uploader())
+        await each(list(todo.items()), jobs, upload, f"adding to {channel}",
+                   lambda: report.failures)
     return report
 
 
@@ -134,12 +108,6 @@ async def _upload(api: AsyncClient, channel: str, identifier: str, path: Path,
     else:
         report.added += 1
         report.levels[added.level] += 1
-
-
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    RateColumn(), TimeRemainingColumn(), TextColumn("{task.fields[failed]} failed"),
-                    console=Console(stderr=True))
 
 
 def summarise(channel: str, files: int, report: Report) -> None:

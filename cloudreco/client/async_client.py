@@ -90,6 +90,14 @@ class AsyncClient:
         """GetImage: one image's identifier, metadata and level (credentials optional)."""
         return wire.read_image(await self._call(wire.get_image(channel, identifier)))
 
+    async def get_original(self, channel: str, identifier: str, *,
+                           max_side: int | None = None) -> bytes:
+        """GetOriginal: the image's bytes exactly as uploaded (JPEG or PNG), or with
+        ``max_side`` (16 to 4096) a JPEG thumbnail no larger on its long side. Raises
+        ``NotFoundError`` 20024 for an image added before originals were kept."""
+        return wire.read_original(await self._call(wire.get_original(channel, identifier,
+                                                                     max_side)))
+
     async def statistics(self, start: Day, end: Day, *, channel: str | None = None,
                          identifier: str | None = None) -> Statistics:
         """Statistics: daily match counts from ``start`` to ``end`` inclusive (``yyyy``,
@@ -134,7 +142,7 @@ class AsyncClient:
         data = wire.form(call, self.connection.credentials())
         async with self._session.post(self.connection.endpoint(call.endpoint),
                                       data=data) as resp:
-            return wire.answer(resp.status, await resp.text())
+            return wire.answer(resp.status, resp.content_type, await resp.read())
 
 
 async def _load(image: ImageSource) -> wire.Upload:

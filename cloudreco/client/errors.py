@@ -27,7 +27,8 @@ class AuthenticationError(ApiError):
 
 
 class NotFoundError(ApiError):
-    """20003 no such channel, 20014 no such identifier, 20021 no such endpoint."""
+    """20003 no such channel, 20014 no such identifier, 20021 no such endpoint, 20024 no
+    original kept of the image."""
 
 
 class PermissionDeniedError(ApiError):
@@ -64,6 +65,7 @@ _FAMILIES: dict[ResultCode, type[ApiError]] = {
     ResultCode.CHANNEL_NOT_FOUND: NotFoundError,
     ResultCode.IDENTIFIER_NOT_FOUND: NotFoundError,
     ResultCode.NOT_FOUND: NotFoundError,
+    ResultCode.NO_ORIGINAL: NotFoundError,
     ResultCode.NOT_YOUR_CHANNEL: PermissionDeniedError,
     ResultCode.MULTIPART_NEEDED: InvalidRequestError,
     ResultCode.BAD_IDENTIFIER: InvalidRequestError,

@@ -29,12 +29,14 @@ class Channel:
 @dataclass(frozen=True)
 class Image:
     """A target of a channel. ``metadata`` is the JSON text given at AddImage, if any;
-    ``matchratio`` (GetImages only) is its share of the channel's matches, 0 to 1."""
+    ``matchratio`` (GetImages only) is its share of the channel's matches, 0 to 1;
+    ``sha256`` (GetImages only) the hex SHA-256 of its original, None when none was kept."""
 
     identifier: str
     metadata: str | None
     level: int | None = None
     matchratio: float | None = None
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)

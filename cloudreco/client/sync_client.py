@@ -79,6 +79,11 @@ class Client:
         """See ``AsyncClient.get_image``."""
         return self._run(self._client.get_image(channel, identifier))
 
+    def get_original(self, channel: str, identifier: str, *,
+                     max_side: int | None = None) -> bytes:
+        """See ``AsyncClient.get_original``."""
+        return self._run(self._client.get_original(channel, identifier, max_side=max_side))
+
     def statistics(self, start: Day, end: Day, *, channel: str | None = None,
                    identifier: str | None = None) -> Statistics:
         """See ``AsyncClient.statistics``."""

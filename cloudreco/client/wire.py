@@ -74,8 +74,12 @@ def form(call: Call, credentials: dict[str, str]) -> aiohttp.FormData:
     return data
 
 
-def answer(status: int, text: str) -> tuple[int, dict[str, Any]]:
-    """(returncode, body) of an answer; ProtocolError when it is not the API's JSON."""
+def answer(status: int, content_type: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+    """(returncode, body) of an answer; ProtocolError when it is not the API's JSON. An image
+    answered as itself (GetOriginal) is a success whose body holds it under ``image``."""
+    if status == 200 and content_type.startswith("image/"):
+        return 0, {"image": raw}
+    text = raw.decode("utf-8", "replace")
     try:
         body = json.loads(text)
     except ValueError:
@@ -133,6 +137,16 @@ def set_metadata(channel: str, identifier: str, metadata: Metadata) -> Call:
                                 "metadata": metadata_text(metadata)})
 
 
+def get_original(channel: str, identifier: str, max_side: int | None) -> Call:
+    return Call("GetOriginal", {"channel": channel, "identifier": identifier,
+                                "maxside": None if max_side is None else str(max_side)})
+
+
+def read_original(body: dict[str, Any]) -> bytes:
+    image: bytes = body["image"]
+    return image
+
+
 def read_added(body: dict[str, Any], channel: str, identifier: str) -> AddedImage:
     return AddedImage(channel, identifier, int(body["level"]))
 
@@ -140,7 +154,8 @@ def read_added(body: dict[str, Any], channel: str, identifier: str) -> AddedImag
 def read_image(body: dict[str, Any]) -> Image:
     ratio = body.get("matchratio")
     return Image(identifier=body["identifier"], metadata=body.get("metadata"),
-                 level=body.get("level"), matchratio=None if ratio is None else float(ratio))
+                 level=body.get("level"), matchratio=None if ratio is None else float(ratio),
+                 sha256=body.get("sha256"))
 
 
 def read_page(body: dict[str, Any], position: int) -> ImagesPage:
