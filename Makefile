@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
 .PHONY: install run test lint fuzz bench bench-scale bench-scaling bench-restart bench-catalog \
-	bench-photo-size loadtest chaos clean
+	bench-photo-size loadtest chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -77,6 +77,10 @@ loadtest: $(VENV)/.installed-load
 # gateway are SIGKILLed in turn; appends its table to BENCHMARKS.md (about 5 minutes).
 chaos: install
 	$(BIN)/python -m benchmarks.chaos --data $(BENCH_DATA) --write BENCHMARKS.md
+
+# docs/images/console.png from a fresh local stack, in the tests' headless Chromium.
+screenshots: install
+	$(BIN)/python -m tests.screenshots
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

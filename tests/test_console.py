@@ -11,13 +11,14 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, ViewportSize, expect
 
 from cloudreco.cli.sources import identifier_for
 from gateway.pages import STATIC
 from shared.codes import ResultCode
-from tests.api import Api, User
+from tests.api import Api
 from tests.browser import chromium
+from tests.console_page import sign_in, try_photo
 from tests.images import bench_photo, flat, target
 
 WAIT = 20_000  # ms: an AddImage or FindImage on a busy 2-core machine takes seconds
@@ -49,19 +50,13 @@ async def page(api: Api) -> AsyncIterator[Page]:
     """The console in Chromium; the test fails on any script error or failed load."""
     problems: list[str] = []
     async with chromium() as browser:
-        page = await browser.new_page(viewport={"width": 1280, "height": 900})
+        page = await browser.new_page(viewport=ViewportSize(width=1280, height=900))
         page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
         page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
         await page.goto(api.url + "console")
         yield page
         await page.close()
     assert not problems, problems
-
-
-async def _sign_in(page: Page, user: User) -> None:
-    await page.get_by_label("Username").fill(user.name)
-    await page.get_by_label("Secret key").fill(user.secret)
-    await page.get_by_role("button", name="Sign in").click()
 
 
 async def _drop(page: Page, files: dict[str, bytes]) -> None:
@@ -83,10 +78,10 @@ async def test_a_content_manager_works_a_channel_in_the_console(api: Api, page: 
     await api.channel(alice, "posters")
     await api.channel(alice, "flyers")
 
-    await _sign_in(page, User("alice", "not-the-key"))
+    await sign_in(page, "alice", "not-the-key")
     await expect(page.locator("#sign-in-error")).to_have_text(
         re.compile(r"^20001 user secret key not correct\. Check"))
-    await _sign_in(page, alice)
+    await sign_in(page, alice.name, alice.secret)
     posters = page.get_by_role("button", name=re.compile("^posters"))
     await expect(posters).to_have_text(re.compile("0 images of 100"))
     await posters.click()
@@ -107,6 +102,11 @@ async def test_a_content_manager_works_a_channel_in_the_console(api: Api, page: 
     tile = page.locator('#grid .tile[data-identifier="garden"]')
     await expect(tile.locator(".level-text")).to_have_text(f"Level {image['level']} of 5")
     await expect(tile.locator(".ratio")).to_have_text("Match ratio 0.0 %")
+    thumbnail = tile.locator(".thumb img")  # GetOriginal's thumbnail of the upload
+    await expect(thumbnail).to_have_attribute("src", re.compile("^blob:"))
+    sides = await thumbnail.evaluate("async (img) => { await img.decode();"
+                                     " return [img.naturalWidth, img.naturalHeight]; }")
+    assert min(sides) > 0 and max(sides) == 240
     await expect(posters).to_have_text(re.compile("1 image of 100"))
 
     # edit metadata
@@ -149,8 +149,7 @@ async def _try_photo(page: Page) -> None:
     """Search the benchmark photo of the target; its outline is drawn at the corners that the
     page's FindImage answered, and over the photo where it is shown."""
     async with page.expect_response(lambda r: r.url.endswith("/FindImage")) as response:
-        await page.get_by_label("A photo to search").set_input_files(
-            files=[{"name": "photo.jpg", "mimeType": "image/jpeg", "buffer": bench_photo(PHOTO)}])
+        await try_photo(page, bench_photo(PHOTO))
     answer = await (await response.value).json()
     assert (answer["returncode"], answer["identifier"]) == (0, "garden")
     outline = page.locator('#outline[data-found="garden"]')

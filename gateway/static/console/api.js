@@ -29,6 +29,7 @@ const HELP = {
   20019: "Dates are yyyy, yyyyMM or yyyyMMdd.",
   20022: "Too many searches in one second. Wait a moment.",
   20023: "Too many failed sign-ins from here or for this user. Wait a minute.",
+  20024: "The image was added before the service kept originals, so it has no picture here.",
 };
 const HELP_TARGET_20013 =
   "Too few distinct details to recognise this image in a photo: it is too plain, too " +

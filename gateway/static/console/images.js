@@ -1,7 +1,7 @@
 // A channel's images: the paged grid (GetImages), thumbnails (GetOriginal), adding by drop
 // or file picker (AddImage), editing metadata (SetMetadata) and removing (RemoveImage).
 
-import { ApiError, call, callForImage, explain } from "./api.js";
+import { call, callForImage, explain } from "./api.js";
 import { identifierFor } from "./identifier.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,8 +20,7 @@ export class Images {
     this.total = 0;
     this.view = 0; // raised on every load: answers for an older view are dropped
     this.urls = [];
-    this.originals = true; // until the service says it keeps none (no GetOriginal)
-    this.waiting = [];
+    this.waiting = []; // tiles in view whose thumbnail is still to be fetched
     this.fetching = 0;
     this.observer = new IntersectionObserver((entries) => this.visible(entries));
     this.wire();
@@ -99,7 +98,7 @@ export class Images {
     $("previous").disabled = this.position === 0;
     $("next").disabled = last >= this.total;
     $("images-empty").hidden = this.total > 0;
-    if (this.originals) tiles.forEach((tile) => this.observer.observe(tile));
+    tiles.forEach((tile) => this.observer.observe(tile));
   }
 
   tile(image) {
@@ -133,7 +132,7 @@ export class Images {
   }
 
   async fetchThumbnails() {
-    while (this.originals && this.fetching < THUMB_REQUESTS && this.waiting.length) {
+    while (this.fetching < THUMB_REQUESTS && this.waiting.length) {
       const tile = this.waiting.shift();
       const view = this.view;
       this.fetching++;
@@ -151,9 +150,8 @@ export class Images {
         channel: this.channel, identifier: tile.image.identifier, maxside: String(THUMB_SIDE),
       });
     } catch (e) {
-      // 20021: this service keeps no originals; anything else leaves this tile's placeholder
-      if (e instanceof ApiError && e.code === 20021) this.originals = false;
-      else tile.querySelector(".thumb").title = `No thumbnail: ${explain(e)}`;
+      // the placeholder stays, saying why (20024: added before originals were kept)
+      tile.querySelector(".thumb").title = `No picture: ${explain(e)}`;
       return;
     }
     if (view !== this.view || !(blob instanceof Blob)) return;
