@@ -136,6 +136,12 @@ async def test_a_content_manager_works_a_channel_in_the_console(api: Api, page: 
     listed = await api.post("GetImages", {**alice.credentials, "channel": "posters"})
     assert listed["totalcount"] == 0
 
+    # an image kept without its original (added before originals were) has no picture
+    await api.stored("flyers", ["legacy"])
+    await page.get_by_role("button", name=re.compile("^flyers")).click()
+    legacy = page.locator('#grid .tile[data-identifier="legacy"] .thumb')
+    await expect(legacy).to_have_attribute("title", re.compile("^No picture: .* before"))
+
     # the key was in this tab's sessionStorage only, and signing out forgets it
     assert await page.evaluate("JSON.parse(sessionStorage.getItem('cloudreco.console'))") \
         == {"username": "alice", "secretkey": alice.secret}

@@ -1,13 +1,12 @@
-// A channel's images: the paged grid (GetImages), thumbnails (GetOriginal), adding by drop
-// or file picker (AddImage), editing metadata (SetMetadata) and removing (RemoveImage).
+// A channel's images: the paged grid (GetImages) with thumbnails (thumbnails.js), adding by
+// drop or file picker (AddImage), editing metadata (SetMetadata) and removing (RemoveImage).
 
-import { call, callForImage, explain } from "./api.js";
+import { call, explain } from "./api.js";
 import { identifierFor } from "./identifier.js";
+import { Thumbnails } from "./thumbnails.js";
 
 const $ = (id) => document.getElementById(id);
 const PAGE = 100; // GetImages answers 100 images a page
-const THUMB_SIDE = 240; // pixels: a tile's image at twice its CSS size
-const THUMB_REQUESTS = 4; // thumbnails fetched at once
 const LEVELS = ["", "hard to find: close, sharp photos only", "found in good photos",
   "found in most photos", "found easily", "found very easily"];
 
@@ -19,10 +18,7 @@ export class Images {
     this.position = 0;
     this.total = 0;
     this.view = 0; // raised on every load: answers for an older view are dropped
-    this.urls = [];
-    this.waiting = []; // tiles in view whose thumbnail is still to be fetched
-    this.fetching = 0;
-    this.observer = new IntersectionObserver((entries) => this.visible(entries));
+    this.thumbnails = new Thumbnails();
     this.wire();
   }
 
@@ -86,10 +82,7 @@ export class Images {
   }
 
   render(images) {
-    for (const url of this.urls) URL.revokeObjectURL(url);
-    this.urls = [];
-    this.waiting = [];
-    this.observer.disconnect();
+    this.thumbnails.reset(this.channel);
     const tiles = images.map((image) => this.tile(image));
     $("grid").replaceChildren(...tiles);
     const last = this.position + images.length;
@@ -98,7 +91,7 @@ export class Images {
     $("previous").disabled = this.position === 0;
     $("next").disabled = last >= this.total;
     $("images-empty").hidden = this.total > 0;
-    tiles.forEach((tile) => this.observer.observe(tile));
+    tiles.forEach((tile) => this.thumbnails.show(tile));
   }
 
   tile(image) {
@@ -122,47 +115,6 @@ export class Images {
     return tile;
   }
 
-  visible(entries) {
-    for (const entry of entries) {
-      if (!entry.isIntersecting) continue;
-      this.observer.unobserve(entry.target);
-      this.waiting.push(entry.target);
-    }
-    this.fetchThumbnails();
-  }
-
-  async fetchThumbnails() {
-    while (this.fetching < THUMB_REQUESTS && this.waiting.length) {
-      const tile = this.waiting.shift();
-      const view = this.view;
-      this.fetching++;
-      this.thumbnail(tile, view).finally(() => {
-        this.fetching--;
-        this.fetchThumbnails();
-      });
-    }
-  }
-
-  async thumbnail(tile, view) {
-    let blob;
-    try {
-      blob = await callForImage("GetOriginal", {
-        channel: this.channel, identifier: tile.image.identifier, maxside: String(THUMB_SIDE),
-      });
-    } catch (e) {
-      // the placeholder stays, saying why (20024: added before originals were kept)
-      tile.querySelector(".thumb").title = `No picture: ${explain(e)}`;
-      return;
-    }
-    if (view !== this.view || !(blob instanceof Blob)) return;
-    const url = URL.createObjectURL(blob);
-    this.urls.push(url);
-    const img = document.createElement("img");
-    img.src = url;
-    img.alt = "";  // the identifier beside it names the image
-    tile.querySelector(".thumb").replaceChildren(img);
-  }
-
   async add(files) {
     if (!files.length || !this.channel) return;
     const channel = this.channel;
@@ -176,7 +128,7 @@ export class Images {
       name.textContent = file.name === identifier ? identifier : `${file.name} → ${identifier}`;
       const outcome = document.createElement("span");
       outcome.textContent = "adding…";
-      row.append(name, outcome);
+      row.append(name, ": ", outcome);
       $("uploads").prepend(row);
       try {
         const answer = await call("AddImage", { channel, identifier, metadata }, file);
@@ -250,6 +202,7 @@ export class Images {
     this.view++;
     this.channel = null;
     this.render([]);
+    this.thumbnails.forget();
     $("uploads").replaceChildren();
   }
 }
