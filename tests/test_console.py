@@ -110,7 +110,8 @@ async def test_a_content_manager_works_a_channel_in_the_console(api: Api, page: 
     await expect(posters).to_have_text(re.compile("1 image of 100"))
 
     # edit metadata
-    metadata = '{"url": "https://example.com/garden"}'
+    # markup in metadata is shown as text, never run
+    metadata = '{"url": "https://example.com/garden", "note": "<img src=x onerror=alert(1)>"}'
     await tile.get_by_role("button", name="Edit metadata").click()
     await page.get_by_label("JSON text; leave it empty for none").fill("{not json")
     await page.get_by_role("button", name="Save").click()
@@ -123,6 +124,7 @@ async def test_a_content_manager_works_a_channel_in_the_console(api: Api, page: 
 
     await _try_photo(page)
     await expect(page.locator("#try-result")).to_contain_text(f"Metadata: {metadata}")
+    assert await page.locator("main img:not([src^='blob:'])").count() == 0
     today = dt.datetime.now(dt.UTC).strftime("%Y%m%d")
     await expect(page.locator(f'#chart rect[data-date="{today}"]')).to_have_attribute(
         "data-count", "1", timeout=WAIT)
