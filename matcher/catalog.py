@@ -1,8 +1,9 @@
-"""The matcher's SQL: storing a new target with its original, and reading a shard's targets
-back."""
+"""The matcher's SQL: storing a new target with its original, reading a shard's targets back,
+and replacing their features with ones rebuilt from the originals."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -130,3 +131,63 @@ async def images_by_id(pool: asyncpg.Pool, image_ids: list[int]) -> list[StoredI
         "SELECT id, channel_id, feature_version, features FROM images"
         " WHERE id = ANY($1::bigint[])", image_ids)
     return _stored(rows)
+
+
+# --- rebuilding features from originals (``cloudreco reindex``, matcher/reindex.py)
+
+
+async def features_older_than(pool: asyncpg.Pool, before: dt.datetime, channel_id: int | None
+                              ) -> tuple[list[int], list[tuple[str, str]]]:
+    """The images (of one channel, or all) whose features were extracted before ``before``:
+    the ids of those with an original, by id, and (channel, identifier) of those without."""
+    rows = await pool.fetch(
+        "SELECT i.id, i.original IS NOT NULL AS kept, c.name AS channel, i.identifier"
+        " FROM images i JOIN channels c ON c.id = i.channel_id"
+        " WHERE i.features_at < $1 AND ($2::bigint IS NULL OR i.channel_id = $2)"
+        " ORDER BY i.id", before, channel_id)
+    return ([r["id"] for r in rows if r["kept"]],
+            [(r["channel"], r["identifier"]) for r in rows if not r["kept"]])
+
+
+async def original_of(pool: asyncpg.Pool, image_id: int) -> bytes | None:
+    """The original of image ``image_id``; None once the image is gone (or has none)."""
+    data: bytes | None = await pool.fetchval(
+        "SELECT o.bytes FROM images i JOIN originals o ON o.sha256 = i.original"
+        " WHERE i.id = $1", image_id)
+    return data
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    level: int
+    width: int
+    height: int
+    feature_version: int
+    features: bytes
+
+
+async def replace_features(pool: asyncpg.Pool, image_id: int, rebuilt: Rebuilt) -> int | None:
+    """Store an image's rebuilt features and log their replacement to its shard, in one
+    transaction; the level it had, or None when the image is gone."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            "WITH was AS (SELECT id, level FROM images WHERE id = $1 FOR UPDATE)"
+            " UPDATE images i SET level = $2, width = $3, height = $4, feature_version = $5,"
+            " features = $6, features_at = now() FROM was WHERE i.id = was.id"
+            " RETURNING i.shard, i.channel_id, was.level AS was",
+            image_id, rebuilt.level, rebuilt.width, rebuilt.height, rebuilt.feature_version,
+            rebuilt.features)
+        if row is None:
+            return None
+        await changes.append(conn, row["shard"], changes.Op.FEATURES_REPLACED, image_id,
+                             row["channel_id"])
+        was: int = row["was"]
+        return was
+
+
+async def image_names(pool: asyncpg.Pool, image_ids: list[int]) -> dict[int, str]:
+    """``channel/identifier`` of each image among ``image_ids`` that still exists."""
+    rows = await pool.fetch(
+        "SELECT i.id, c.name || '/' || i.identifier AS name FROM images i"
+        " JOIN channels c ON c.id = i.channel_id WHERE i.id = ANY($1::bigint[])", image_ids)
+    return {r["id"]: r["name"] for r in rows}

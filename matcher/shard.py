@@ -44,6 +44,10 @@ MAX_BACKOFF = 10.0  # seconds, between reconnections to Postgres
 GONE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
 
 
+# The changes whose image's features are read from Postgres and indexed.
+_READS = (Op.ADDED, Op.FEATURES_REPLACED)
+
+
 class LogGap(RuntimeError):
     """Changes this replica has not applied were pruned from the log: it must rebuild."""
 
@@ -104,8 +108,9 @@ class Shard:
             if s.feature_version == features.FEATURE_VERSION:
                 current.append(s)
             else:
-                log.warning("image %d has features of version %d; re-add it to index it",
-                            s.image_id, s.feature_version)
+                log.warning("image %d has features of version %d, this matcher indexes %d: "
+                            "`cloudreco reindex` rebuilds them from its original",
+                            s.image_id, s.feature_version, features.FEATURE_VERSION)
         return current
 
     # --- start-up
@@ -171,15 +176,22 @@ class Shard:
                     self._advanced.notify_all()
 
     async def _apply(self, batch: list[Change], known: dict[int, Features]) -> None:
-        wanted = [c.image_id for c in batch if c.op == Op.ADDED and c.image_id not in known]
+        """Apply ``batch``. An added or replaced image is indexed with the features Postgres
+        holds now (a later change of the batch may be reflected early; applying it again
+        changes nothing); a replacement swaps its entries in one hold of the index, so no
+        search sees the image missing."""
+        wanted = [c.image_id for c in batch if c.op in _READS and c.image_id not in known]
         stored = self._current(await images_by_id(self.pool, wanted)) if wanted else []
         decoded = await self.cpu(lambda b: [features.decode(s.features) for s in b], stored)
         found = {**known, **{s.image_id: f for s, f in zip(stored, decoded, strict=True)}}
         for c in batch:
             index = self.indexes.get(c.channel_id)
-            if c.op == Op.ADDED:
-                f = found.get(c.image_id)  # absent: removed since, a later change says so
-                if f is not None and (index is None or c.image_id not in index):
+            if c.op in _READS:
+                # absent: removed since (a later change says so), or of another version
+                # (then a replaced image keeps the entries it had)
+                f = found.get(c.image_id)
+                fresh = index is None or c.image_id not in index
+                if f is not None and (fresh or c.op == Op.FEATURES_REPLACED):
                     await self.cpu(self.index(c.channel_id, f.desc.shape[1]).add,
                                    c.image_id, f)
             elif c.op == Op.REMOVED:

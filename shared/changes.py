@@ -21,6 +21,7 @@ class Op(IntEnum):
     ADDED = 1
     REMOVED = 2
     CHANNEL_DROPPED = 3  # every image of the channel is gone (``image_id`` is 0)
+    FEATURES_REPLACED = 4  # the image's stored features were rebuilt (``cloudreco reindex``)
 
 
 @dataclass(frozen=True)

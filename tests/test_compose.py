@@ -251,7 +251,8 @@ def test_nginx_health_checks_keep_503_when_no_gateway_answers(front: Front) -> N
         assert (answer.value.code, json.load(answer.value)) == (503, BUSY[1])
 
 
-@pytest.mark.parametrize("endpoint", ["FindImage", "GetImage", "GetImages", "Statistics"])
+@pytest.mark.parametrize("endpoint", ["FindImage", "GetImage", "GetImages", "GetOriginal",
+                                      "Statistics"])
 def test_nginx_passes_a_read_on_when_its_gateway_dies_with_it(front: Front, endpoint: str
                                                              ) -> None:
     a, b = front.gateways

@@ -38,7 +38,7 @@ BODY_TIMEOUT = 1.0  # seconds, short: a broken chunked body waits this long for 
 BOUNDARY = "fuzzb0undary"
 CHUNK = 7000  # bytes a chunk of a chunked body
 ENDPOINTS = ["AddImage", "RemoveImage", "GetImages", "GetImage", "Statistics", "FindImage",
-             "GetChannels", "SetMetadata"]
+             "GetOriginal", "GetChannels", "SetMetadata"]
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,8 @@ def send(port: int, request: Request) -> tuple[int, dict[str, Any]] | None:
 _LABELS = st.text(st.characters(exclude_categories=["Cc", "Cs"], exclude_characters='"\\'),
                   max_size=40).filter(lambda t: not t.startswith("/")).map(str.encode)
 _NAMES = st.sampled_from([b"username", b"secretkey", b"channel", b"identifier", b"metadata",
-                          b"image", b"position", b"startdate", b"enddate", b"", b"_charset_"]
+                          b"image", b"position", b"startdate", b"enddate", b"maxside", b"",
+                          b"_charset_"]
                          ) | _LABELS
 _TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=60).map(str.encode)
 _VALUES = st.one_of(
@@ -321,6 +322,8 @@ def _field_check(case: tuple[str, str, str]) -> None:
             assert validate.identifier(a) == a and a.isascii() and 3 <= len(a) <= 50
         elif kind == "position":
             assert validate.position(a) == int(a) and a.isascii() and len(a) <= 9
+        elif kind == "maxside":
+            assert validate.max_side(a) == int(a) and a.isascii() and 16 <= int(a) <= 4096
         elif kind == "metadata":
             assert validate.metadata(a) == a
             json.loads(a, parse_int=str, parse_constant=_not_json)  # as JavaScript reads it
@@ -329,8 +332,8 @@ def _field_check(case: tuple[str, str, str]) -> None:
             assert first <= last and a.isascii() and b.isascii()
     except ApiError as e:
         assert e.code == {"identifier": ResultCode.BAD_IDENTIFIER, "position":
-                          ResultCode.BAD_FIELD, "metadata": ResultCode.BAD_METADATA}.get(
-                              kind, ResultCode.BAD_DATE)
+                          ResultCode.BAD_FIELD, "maxside": ResultCode.BAD_FIELD,
+                          "metadata": ResultCode.BAD_METADATA}.get(kind, ResultCode.BAD_DATE)
 
 
 def _not_json(constant: str) -> None:
@@ -344,6 +347,6 @@ def test_field_checks_answer_a_value_or_their_code(capsys: pytest.CaptureFixture
     values = st.one_of(_ANY, _DIGITS, nested.map(json.dumps),
                        st.integers(1, 100_000).map(lambda n: "[" * n + "]" * n),
                        st.sampled_from(["NaN", "Infinity", "-Infinity", "1" * 5000]))
-    cases = st.tuples(st.sampled_from(["identifier", "position", "metadata", "dates"]),
+    cases = st.tuples(st.sampled_from(["identifier", "position", "maxside", "metadata", "dates"]),
                       values, values)
     report(capsys, "field checks", fuzz(cases, _field_check, examples=SHORT_CASES))

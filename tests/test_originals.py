@@ -11,12 +11,14 @@ import cv2
 import numpy as np
 import pytest
 from aiohttp import FormData
+from arq.connections import ArqRedis
 
 from cloudreco import admin
 from cloudreco.client import NotFoundError
 from matcher.catalog import NewImage, insert_image, keep_original
 from shared.codes import ResultCode
-from tests.api import Api, User
+from shared.settings import Settings
+from tests.api import Api, User, own_gateway
 from tests.images import encode, target
 
 HOME, GARDEN = "pub.home.0", "pub.building.0"
@@ -93,6 +95,18 @@ async def test_only_the_owner_gets_an_original(api: Api) -> None:
     key = await admin.create_key(api.db, "alice", "app-key-secret-0123456789", [], None)
     assert await _code(api, User(key, "app-key-secret-0123456789"), "posters", "home") \
         == ResultCode.BAD_SECRET
+
+
+async def test_a_thumbnail_the_limits_now_refuse_says_why(
+        api: Api, settings: Settings, redis: ArqRedis) -> None:
+    alice = await api.user("alice")
+    await api.channel(alice, "posters")
+    await api.add(alice, "posters", "home", target(HOME))
+    lowered = settings.model_copy(update={"max_image_pixels": 10_000})
+    async with own_gateway(lowered, api.db, redis) as strict:
+        assert await _code(strict, alice, "posters", "home", maxside="64") \
+            == ResultCode.FILE_TOO_LARGE
+        assert await _original(strict, alice, "posters", "home") == ("image/jpeg", target(HOME))
 
 
 @pytest.mark.parametrize("maxside", ["15", "4097", "abc", "-1", "64.0", "00064000"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from cloudreco.cli import catalog, export, importer, operate
+from cloudreco.cli import catalog, export, importer, operate, reindex
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -19,5 +19,6 @@ def main() -> None:
     """
 
 
-for _command in (*operate.COMMANDS, importer.add, export.export, *catalog.COMMANDS):
+for _command in (*operate.COMMANDS, reindex.reindex, importer.add, export.export,
+                 *catalog.COMMANDS):
     main.add_command(_command)

@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import json
 import os
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,10 +17,10 @@ import click
 from cloudreco.cli import connect
 from cloudreco.cli.filenames import file_stems
 from cloudreco.cli.progress import each
+from cloudreco.cli.reasons import Failed, list_by_reason
 from cloudreco.client import ApiError, AsyncClient, Image, ResultCode
 from shared.imageformat import sniff
 
-SHOWN_PER_REASON = 10  # identifiers listed under each reason; the rest are counted
 _SUFFIXES = {"jpeg": ".jpg", "png": ".png"}
 
 
@@ -33,11 +32,7 @@ class Report:
     written: int = 0
     unchanged: int = 0
     without: list[str] = field(default_factory=list)
-    failed: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    @property
-    def failures(self) -> int:
-        return sum(len(names) for names in self.failed.values())
+    failed: Failed[str] = field(default_factory=Failed)
 
 
 @click.command()
@@ -70,7 +65,7 @@ def export(channel: str, folder: Path, jobs: int, retries: int, url: str | None,
             images = [image async for image in api.iter_images(channel)]
             report = await export_images(api, channel, images, folder, jobs)
         summarise(channel, folder, len(images), report)
-        return 1 if report.failures or report.without else 0
+        return 1 if report.failed.count or report.without else 0
 
     connect.run(work())
 
@@ -92,7 +87,7 @@ async def export_images(api: AsyncClient, channel: str, images: list[Image], fol
             report.failed[f"not written ({e.strerror})"].append(image.identifier)
 
     if images:
-        await each(images, jobs, one, f"exporting {channel}", lambda: report.failures)
+        await each(images, jobs, one, f"exporting {channel}", lambda: report.failed.count)
     return report
 
 
@@ -147,20 +142,15 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
 def summarise(channel: str, folder: Path, images: int, report: Report) -> None:
     """The export's outcome on standard output: counts, images without an original,
     failures by reason."""
-    if not report.written and not report.failures and not report.without:
+    if not report.written and not report.failed.count and not report.without:
         click.echo(f"{channel}: nothing to export; all {images} images are already in "
                    f"{folder}")
         return
     click.echo(f"{channel}: {report.written} written, {report.unchanged} unchanged, "
-               f"{len(report.without)} without an original, {report.failures} failed, "
+               f"{len(report.without)} without an original, {report.failed.count} failed, "
                f"of {images} images")
     reasons = dict(report.failed)
     if report.without:
         reasons[f"{int(ResultCode.NO_ORIGINAL)} {ResultCode.NO_ORIGINAL.message} (added "
                 "before originals were kept; only its .json written)"] = report.without
-    for reason, names in sorted(reasons.items()):
-        click.echo(f"{reason}: {len(names)}")
-        for identifier in sorted(names)[:SHOWN_PER_REASON]:
-            click.echo(f"  {identifier}")
-        if len(names) > SHOWN_PER_REASON:
-            click.echo(f"  and {len(names) - SHOWN_PER_REASON} more")
+    list_by_reason({reason: sorted(names) for reason, names in reasons.items()})

@@ -4,7 +4,7 @@ up by result code at the end."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,10 +13,9 @@ import click
 
 from cloudreco.cli import connect
 from cloudreco.cli.progress import each
+from cloudreco.cli.reasons import Failed, list_by_reason
 from cloudreco.cli.sources import identifier_for, image_files
 from cloudreco.client import ApiError, AsyncClient, ResultCode
-
-SHOWN_PER_REASON = 10  # files listed under each failure reason; the rest are counted
 
 
 @dataclass
@@ -27,11 +26,7 @@ class Report:
     added: int = 0
     levels: Counter[int] = field(default_factory=Counter)
     skipped: int = 0
-    failed: dict[str, list[Path]] = field(default_factory=lambda: defaultdict(list))
-
-    @property
-    def failures(self) -> int:
-        return sum(len(files) for files in self.failed.values())
+    failed: Failed[Path] = field(default_factory=Failed)
 
 
 @click.command()
@@ -61,7 +56,7 @@ def add(channel: str, paths: tuple[Path, ...], jobs: int, retries: int, url: str
                                   connections=jobs) as api:
             report = await import_files(api, channel, files, jobs)
         summarise(channel, len(files), report)
-        return 1 if report.failures else 0
+        return 1 if report.failed.count else 0
 
     connect.run(work())
 
@@ -86,7 +81,7 @@ async def import_files(api: AsyncClient, channel: str, files: list[Path], jobs: 
             await _upload(api, channel, *item, report)
 
         await each(list(todo.items()), jobs, upload, f"adding to {channel}",
-                   lambda: report.failures)
+                   lambda: report.failed.count)
     return report
 
 
@@ -113,17 +108,12 @@ async def _upload(api: AsyncClient, channel: str, identifier: str, path: Path,
 def summarise(channel: str, files: int, report: Report) -> None:
     """The import's outcome on standard output: counts, levels, failures by reason."""
     added = report.added
-    if not added and not report.failures:
+    if not added and not report.failed.count:
         click.echo(f"{channel}: nothing to add; all {files} images are already there")
         return
     click.echo(f"{channel}: {added} added, {report.skipped} already there, "
-               f"{report.failures} failed, of {files} files")
+               f"{report.failed.count} failed, of {files} files")
     if report.levels:
         click.echo("added by level: " + ", ".join(f"{level}: {report.levels[level]}"
                                                   for level in sorted(report.levels)))
-    for reason, paths in sorted(report.failed.items()):
-        click.echo(f"failed, {reason}: {len(paths)}")
-        for path in paths[:SHOWN_PER_REASON]:
-            click.echo(f"  {path}")
-        if len(paths) > SHOWN_PER_REASON:
-            click.echo(f"  and {len(paths) - SHOWN_PER_REASON} more")
+    list_by_reason(report.failed, "failed, ")

@@ -24,7 +24,7 @@ from shared.settings import Settings
 T = TypeVar("T")
 
 
-def _settings() -> Settings:
+def operator_settings() -> Settings:
     """The operator's settings, built once per command, with logging configured by them."""
     settings = Settings()
     logs.configure(settings)
@@ -49,9 +49,10 @@ def database(settings: Settings) -> Iterator[str]:
         stop()
 
 
-def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
-    """``work`` on a pool of the migrated database; a refusal (AdminError) exits with its
-    reason."""
+def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]],
+              settings: Settings | None = None) -> T:
+    """``work`` on a pool of the migrated database (of ``settings``, else the operator's);
+    a refusal (AdminError) exits with its reason."""
     async def run(uri: str) -> T:
         await apply_migrations(uri)
         pool = await create_pool(uri, max_size=2)
@@ -60,7 +61,7 @@ def with_pool(work: Callable[[asyncpg.Pool], Awaitable[T]]) -> T:
         finally:
             await pool.close()
 
-    with database(_settings()) as uri:
+    with database(settings or operator_settings()) as uri:
         try:
             return asyncio.run(run(uri))
         except admin.AdminError as e:
@@ -75,14 +76,14 @@ def run() -> None:
     are set, then the gateway and the matchers.
     """
     from cloudreco.stack import run as run_stack
-    run_stack(_settings())
+    run_stack(operator_settings())
 
 
 @click.command()
 def gateway() -> None:
     """Run the HTTP gateway."""
     from gateway.app import main as gateway_main
-    gateway_main(_settings())
+    gateway_main(operator_settings())
 
 
 @click.command()
@@ -90,13 +91,13 @@ def gateway() -> None:
 def matcher(shard: int) -> None:
     """Run one matcher shard."""
     from matcher.worker import main as matcher_main
-    matcher_main(_settings(), shard)
+    matcher_main(operator_settings(), shard)
 
 
 @click.command()
 def migrate() -> None:
     """Apply database migrations."""
-    with database(_settings()) as uri:
+    with database(operator_settings()) as uri:
         print("\n".join(asyncio.run(apply_migrations(uri))) or "nothing to apply")
 
 

@@ -35,3 +35,4 @@ CREATE TRIGGER images_original AFTER DELETE ON images
 -- When each image's features were last extracted (AddImage, or `cloudreco reindex`); for
 -- images older than this column, when it was added (no earlier than their extraction).
 ALTER TABLE images ADD COLUMN features_at timestamptz NOT NULL DEFAULT now();
+-- `shard_changes.op` 4: an image's features were replaced (`cloudreco reindex`).
