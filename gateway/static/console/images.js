@@ -46,7 +46,7 @@ export class Images {
       const tile = e.target.closest(".tile");
       if (!tile) return;
       if (e.target.closest(".edit")) this.edit(tile.image);
-      if (e.target.closest(".remove")) this.confirmRemove(tile.image);
+      if (e.target.closest(".remove")) this.open("remove", tile.image);
     });
     for (const button of document.querySelectorAll("dialog [data-close]")) {
       button.addEventListener("click", () => button.closest("dialog").close());
@@ -152,50 +152,48 @@ export class Images {
     }
   }
 
-  edit(image) {
-    $("edit-name").textContent = image.identifier;
-    $("edit-metadata").value = image.metadata ?? "";
-    $("edit-error").textContent = "";
-    $("edit-dialog").image = image;
-    $("edit-dialog").showModal();
+  // Open dialog ``name`` (edit or remove) on ``image``.
+  open(name, image) {
+    $(`${name}-name`).textContent = image.identifier;
+    $(`${name}-error`).textContent = "";
+    $(`${name}-dialog`).image = image;
+    $(`${name}-dialog`).showModal();
   }
 
-  async saveMetadata(event) {
+  // Run ``work`` on dialog ``name``'s image; close it and say ``done`` when it succeeds,
+  // else keep it open with the code and what it means.
+  async confirm(event, name, work, done) {
     event.preventDefault();
-    const image = $("edit-dialog").image;
-    const metadata = $("edit-metadata").value.trim() || null;
+    const image = $(`${name}-dialog`).image;
     try {
-      await call("SetMetadata", { channel: this.channel, identifier: image.identifier, metadata });
+      await work({ channel: this.channel, identifier: image.identifier });
     } catch (e) {
-      $("edit-error").textContent = explain(e);
+      $(`${name}-error`).textContent = explain(e);
       return;
     }
-    $("edit-dialog").close();
-    document.getElementById("status").textContent = `Saved the metadata of ${image.identifier}.`;
+    $(`${name}-dialog`).close();
+    document.getElementById("status").textContent = done(image.identifier);
     await this.load(this.position);
   }
 
-  confirmRemove(image) {
-    $("remove-name").textContent = image.identifier;
-    $("remove-error").textContent = "";
-    $("remove-dialog").image = image;
-    $("remove-dialog").showModal();
+  edit(image) {
+    $("edit-metadata").value = image.metadata ?? "";
+    this.open("edit", image);
+  }
+
+  saveMetadata(event) {
+    const metadata = $("edit-metadata").value.trim() || null;
+    return this.confirm(event, "edit", (image) => call("SetMetadata", { ...image, metadata }),
+      (identifier) => `Saved the metadata of ${identifier}.`);
   }
 
   async remove(event) {
-    event.preventDefault();
-    const image = $("remove-dialog").image;
-    try {
-      await call("RemoveImage", { channel: this.channel, identifier: image.identifier });
-    } catch (e) {
-      $("remove-error").textContent = explain(e);
-      return;
+    await this.confirm(event, "remove", (image) => call("RemoveImage", image),
+      (identifier) => `Removed ${identifier}.`);
+    if (!$("remove-dialog").open) {
+      $("images-title").focus();
+      this.changed();
     }
-    $("remove-dialog").close();
-    document.getElementById("status").textContent = `Removed ${image.identifier}.`;
-    $("images-title").focus();
-    await this.load(this.position);
-    this.changed();
   }
 
   clear() {
