@@ -9,7 +9,9 @@ import { clearPhoto, tryPhoto } from "./photo.js";
 const $ = (id) => document.getElementById(id);
 const MAX_STATISTICS_PAGES = 20; // 200,000 records: far past any chart worth drawing
 
-const images = new Images(() => listChannels());
+const images = new Images(() => listChannels().catch((e) => {
+  $("channels-error").textContent = explain(e);
+}));
 let channel = null;
 let chartView = 0; // raised by each chart drawn: an older one's answer is dropped
 
@@ -29,7 +31,12 @@ async function signIn(username, secretkey) {
   $("workspace").hidden = false;
   $("who").hidden = false;
   $("who-name").textContent = username;
-  const wanted = decodeURIComponent(location.hash.slice(1));
+  let wanted = null;
+  try {
+    wanted = decodeURIComponent(location.hash.slice(1));
+  } catch {
+    // a hash not written by the console: open the first channel
+  }
   const names = [...$("channels").querySelectorAll("button")].map((b) => b.dataset.channel);
   if (names.includes(wanted)) await select(wanted);
   else if (names.length) await select(names[0]);

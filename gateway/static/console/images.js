@@ -37,6 +37,8 @@ export class Images {
       });
     }
     drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+    // a file dropped beside the zone is ignored, rather than opened in place of the console
+    for (const kind of ["dragover", "drop"]) window.addEventListener(kind, (e) => e.preventDefault());
     drop.addEventListener("drop", (e) => {
       e.preventDefault();
       drop.classList.remove("over");
