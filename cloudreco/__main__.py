@@ -1,3 +1,4 @@
 from cloudreco.cli import main
 
-main(prog_name="cloudreco")
+if __name__ == "__main__":
+    main(prog_name="cloudreco")

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from gateway import handlers, observe, pages
 from gateway.auth import FailureLimit
 from gateway.backend import Backend
+from gateway.cors import allow_origins
 from gateway.forms import FORM_OVERHEAD, SERVER_OPTIONS
 from gateway.keys import BACKEND, DB, FAILURES, METRICS, OPENAPI, SETTINGS, THUMBNAILS
 from gateway.metrics import RequestMetrics
@@ -106,13 +107,13 @@ def create_app(settings: Settings, *, db: asyncpg.Pool | None = None,
             await pool.close()
 
     app.cleanup_ctx.append(resources)
-    for path, handler in ROUTES.items():
-        app.router.add_post(path, handler)
+    api = [app.router.add_post(path, handler) for path, handler in ROUTES.items()]
+    api.append(app.router.add_get("/openapi.json", handlers.openapi))
+    allow_origins(app, settings.cors_origin_list, api)
     app.router.add_get("/healthz", handlers.healthz)
     app.router.add_get("/readyz", handlers.readyz)
     app.router.add_get("/health", handlers.readyz)
     app.router.add_get("/metrics", observe.metrics)
-    app.router.add_get("/openapi.json", handlers.openapi)
     pages.add_pages(app)
     return app
 

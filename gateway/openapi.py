@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from typing import Any
 
-from gateway import pages
 from gateway.catalog import PAGE_SIZE, STATISTICS_PAGE
 from gateway.forms import MAX_FIELD_BYTES, MAX_PARTS
 from gateway.validate import IDENTIFIER, MAX_POSITION, MAX_SIDE, MIN_SIDE
@@ -43,7 +42,6 @@ def describe(settings: Settings) -> Schema:
     """The whole description, for a gateway running with ``settings``."""
     paths: Schema = {f"/{e.name}": {"post": _operation(e)} for e in _endpoints(settings)}
     paths |= _probes()
-    paths |= pages.describe(_answer("No such file.", _result((C.NOT_FOUND,), {}, ())))
     return {
         "openapi": "3.0.3",
         "info": {"title": "cloudreco: image cloud recognition API",

@@ -1,21 +1,25 @@
 """The matcher's job handlers: what each arq job does with this replica's shard.
 
 CPU work (decoding, extraction, search, verification) runs on the thread pool, never on the
-event loop; OpenCV and hnswlib release the GIL while they work. Every job carries its
+event loop, except a catalog image's extraction, which runs in the extractor's child process
+at a lower priority (``matcher/extractor.py``); OpenCV and hnswlib release the GIL while
+they work. Every job carries its
 caller's deadline: work that would start after it is dropped (``Expired``).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from matcher import features
 from matcher.catalog import NewImage, insert_image, refusal
+from matcher.extractor import TargetExtractor
 from matcher.features import Features
 from matcher.imaging import ImageRejected, Limits
 from matcher.memory import release_freed_memory
-from matcher.shard import Shard
+from matcher.shard import Expired, Shard
 from shared.codes import ResultCode
 from shared.jobs import (
     AddImage,
@@ -39,9 +43,10 @@ class Lagging(Exception):
 class Matcher:
     """The jobs of one replica of a shard."""
 
-    def __init__(self, settings: Settings, shard: Shard) -> None:
+    def __init__(self, settings: Settings, shard: Shard, extractor: TargetExtractor) -> None:
         self.settings = settings
         self.shard = shard
+        self.extractor = extractor
         self.limits = Limits(settings.max_image_pixels, settings.max_png_inflated_bytes)
 
     async def _ready_for(self, position: int, deadline: float) -> None:
@@ -78,14 +83,15 @@ class Matcher:
         refused = await refusal(self.shard.pool, job.channel_id, job.identifier)
         if refused is not None:
             return AddResult(refused).to_wire()
-        try:
-            f = await self.shard.cpu_until(job.deadline, features.target_features, job.image,
-                                           self.limits)
+        try:  # in the extractor's child process, below searches' priority
+            f = await self.extractor.extract(job.image, self.limits, job.deadline)
         except ImageRejected as e:
             return AddResult(e.code).to_wire()
         level = features.rate_level(f)
         if level == 0:
             return AddResult(ResultCode.FEATURES_INSUFFICIENT).to_wire()
+        if time.time() > job.deadline:  # the gateway has answered 20015: store nothing
+            raise Expired
         stored = features.encode(f)
         inserted = await insert_image(self.shard.pool, NewImage(
             job.channel_id, job.identifier, job.metadata, level, job.shard, f.width, f.height,

@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from threadpoolctl import threadpool_limits
 
 from matcher import features, snapshot
+from matcher.extractor import TargetExtractor
 from matcher.jobs import Lagging, Matcher
 from matcher.memory import use_one_heap
 from matcher.shard import GONE, Expired, LogGap, Shard, backoff, sleep_unless
@@ -339,6 +340,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
     if pool is None:
         return
     executor = ThreadPoolExecutor(settings.matcher_threads, thread_name_prefix=f"shard{shard}")
+    extractor = TargetExtractor(settings.add_nice, settings.query_threads)
     replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     try:
         known = await shard_map(pool, settings.shards)
@@ -356,8 +358,9 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
         watcher = asyncio.create_task(_watch(pool, state, known, settings, ident, stop))
         if loaded is not None:
             loaded()
-        queues = asyncio.create_task(_serve_queues(settings, Matcher(settings, state), replica,
-                                                   stop))
+        await extractor.start()
+        matcher = Matcher(settings, state, extractor)
+        queues = asyncio.create_task(_serve_queues(settings, matcher, replica, stop))
         await asyncio.wait([queues, watcher, follower], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
         watcher.cancel()
@@ -369,6 +372,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
             await _save(state, settings, ident)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
+        extractor.close()
         await pool.close()
 
 

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What a browser sends in Origin: a scheme, a host and an optional port, with no path.
+ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/\s,]+")
+
+
+def _items(value: str) -> list[str]:
+    """The non-empty items of a comma-separated setting, stripped."""
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Settings(BaseSettings):
@@ -68,6 +77,11 @@ class Settings(BaseSettings):
     # 32 users, 1 kept the answered p95 at 1.8x its unloaded value and refused in 20 ms (p50),
     # 2 let it reach 2.7x (BENCHMARKS.md, "Load test"). Raise it for throughput over latency.
     max_inflight: int = Field(1, ge=1)
+    # The nice value (0-19) of the process that extracts AddImage's features beside each
+    # replica. At 10 a search running at the same time gets about nine tenths of the cores
+    # and a lone add all of them; at 19 adds all but stop while searches keep the cores busy
+    # (BENCHMARKS.md, "AddImage below FindImage's priority").
+    add_nice: int = Field(10, ge=0, le=19)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
@@ -85,6 +99,10 @@ class Settings(BaseSettings):
     # networks (e.g. "10.0.0.0/8,127.0.0.1"); requests from anywhere else are counted by
     # their own address.
     trusted_proxies: str = ""
+    # Web origins (scheme://host[:port]) whose pages may call the API from the browser
+    # (CORS), comma-separated; "*" lets any origin. Empty (the default): no other origin, so
+    # only the pages the gateway serves itself (/scan, /docs) may.
+    cors_origins: str = ""
     log_level: str = "INFO"
     # "text" lines, or "json": one JSON object a line, with the access log's fields as keys.
     log_format: Literal["text", "json"] = "text"
@@ -92,15 +110,26 @@ class Settings(BaseSettings):
     @field_validator("trusted_proxies")
     @classmethod
     def _networks_parse(cls, value: str) -> str:
-        for network in value.split(","):
-            if network.strip():
-                ipaddress.ip_network(network.strip(), strict=False)  # ValueError: refused
+        for network in _items(value):
+            ipaddress.ip_network(network, strict=False)  # ValueError: refused
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_parse(cls, value: str) -> str:
+        for origin in _items(value):
+            if origin != "*" and not ORIGIN.fullmatch(origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], or *)")
         return value
 
     @property
+    def cors_origin_list(self) -> list[str]:
+        """The allowed origins as browsers send them (hosts in lower case)."""
+        return [origin.lower() for origin in _items(self.cors_origins)]
+
+    @property
     def trusted_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(n.strip(), strict=False)
-                for n in self.trusted_proxies.split(",") if n.strip()]
+        return [ipaddress.ip_network(n, strict=False) for n in _items(self.trusted_proxies)]
 
     @property
     def postgres_dir(self) -> Path:

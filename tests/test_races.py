@@ -14,6 +14,7 @@ import pytest
 from cloudreco import admin
 from gateway.keys import BACKEND
 from matcher import features, snapshot
+from matcher.extractor import TargetExtractor
 from matcher.features import FEATURE_VERSION
 from matcher.imaging import Limits
 from matcher.jobs import Lagging, Matcher
@@ -105,7 +106,7 @@ async def test_a_lagging_replica_waits_for_the_removal_instead_of_answering_it(
     with ThreadPoolExecutor(2) as executor:
         lagging = Shard(0, api.db, executor, 2)
         await lagging.load(None, snapshot.Identity("none: no snapshot", 1, 0, FEATURE_VERSION))
-        matcher = Matcher(settings, lagging)
+        matcher = Matcher(settings, lagging, TargetExtractor(settings.add_nice, 1))
         query = features.encode(features.photo_features(
             photo_of(GARDEN)[0], Limits(settings.max_image_pixels,
                                         settings.max_png_inflated_bytes)))

@@ -3,7 +3,7 @@
 
 import { call, explain, session } from "./api.js";
 import { dailyTotals, dayLabel, drawChart, lastDays } from "./chart.js";
-import { Images } from "./images.js";
+import { dropZone, Images } from "./images.js";
 import { clearPhoto, tryPhoto } from "./photo.js";
 
 const $ = (id) => document.getElementById(id);
@@ -141,12 +141,17 @@ $("sign-in").addEventListener("submit", async (event) => {
 });
 $("sign-out").addEventListener("click", signOut);
 $("chart-days").addEventListener("change", drawMatches);
-$("try-file").addEventListener("change", async (event) => {
-  const [file] = event.target.files;
+async function search(file) {
   if (!file) return;
   const found = await tryPhoto(file, $("try-everywhere").checked ? null : channel);
   if (found) await Promise.all([drawMatches(), images.load(images.position)]);
+}
+
+$("try-file").addEventListener("change", (event) => {
+  search(event.target.files[0]);
+  event.target.value = ""; // so that the same photo chosen again is searched again
 });
+dropZone($("try-drop"), (files) => search(files[0]));
 
 const saved = session.get();
 if (saved) {

@@ -6,6 +6,26 @@ import { identifierFor } from "./identifier.js";
 import { Thumbnails } from "./thumbnails.js";
 
 const $ = (id) => document.getElementById(id);
+
+// Call ``take`` with the files dropped on ``zone``, which is marked while files are over it.
+export function dropZone(zone, take) {
+  for (const kind of ["dragenter", "dragover"]) {
+    zone.addEventListener(kind, (e) => {
+      e.preventDefault();
+      zone.classList.add("over");
+    });
+  }
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    take([...e.dataTransfer.files]);
+  });
+}
+
+// a file dropped beside a zone is ignored, rather than opened in place of the console
+for (const kind of ["dragover", "drop"]) window.addEventListener(kind, (e) => e.preventDefault());
+
 const PAGE = 100; // GetImages answers 100 images a page
 const LEVELS = ["", "hard to find: close, sharp photos only", "found in good photos",
   "found in most photos", "found easily", "found very easily"];
@@ -29,21 +49,7 @@ export class Images {
       this.add([...e.target.files]);
       e.target.value = "";
     });
-    const drop = $("drop");
-    for (const kind of ["dragenter", "dragover"]) {
-      drop.addEventListener(kind, (e) => {
-        e.preventDefault();
-        drop.classList.add("over");
-      });
-    }
-    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-    // a file dropped beside the zone is ignored, rather than opened in place of the console
-    for (const kind of ["dragover", "drop"]) window.addEventListener(kind, (e) => e.preventDefault());
-    drop.addEventListener("drop", (e) => {
-      e.preventDefault();
-      drop.classList.remove("over");
-      this.add([...e.dataTransfer.files]);
-    });
+    dropZone($("drop"), (files) => this.add(files));
     $("grid").addEventListener("click", (e) => {
       const tile = e.target.closest(".tile");
       if (!tile) return;

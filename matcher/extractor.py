@@ -1,0 +1,109 @@
+"""Catalog images' features, extracted in a child process at a low CPU priority.
+
+A replica's searches and adds share its cores, and a target's extraction costs several
+queries'. The child runs at ``Settings.add_nice`` (19: the kernel's lowest priority), so while
+a FindImage runs the kernel gives it the cores and the add takes what the search leaves; with
+no search running the add has every core. OpenCV's threads inherit the child's priority.
+The child also keeps the decode's and the synthetic views' heap churn out of the replica's
+memory. A child that dies (killed for memory, say) fails only the job it held: the next job
+starts another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import cv2
+from threadpoolctl import threadpool_limits
+
+from matcher import features
+from matcher.features import Features
+from matcher.imaging import ImageRejected, Limits
+from matcher.memory import release_freed_memory, use_one_heap
+from matcher.shard import Expired
+from shared.codes import ResultCode
+
+log = logging.getLogger(__name__)
+
+
+class ExtractorDied(RuntimeError):
+    """The child process ended while it extracted; the job is answered 20015."""
+
+
+def _start_child(nice: int, threads: int) -> None:
+    os.setpriority(os.PRIO_PROCESS, 0, nice)  # this thread; threads it starts inherit it
+    threadpool_limits(1)
+    use_one_heap()
+    cv2.setNumThreads(threads)
+
+
+def _extract(image: bytes, limits: Limits, deadline: float) -> Features | ResultCode | None:
+    """In the child: the target's features, the code it is refused with, or None when its
+    caller gave up before it started."""
+    if time.time() > deadline:
+        return None
+    try:
+        return features.target_features(image, limits)
+    except ImageRejected as e:
+        return e.code
+    finally:
+        release_freed_memory()
+
+
+class TargetExtractor:
+    """One child process extracting catalog images' features, one at a time."""
+
+    def __init__(self, nice: int, threads: int) -> None:
+        self.nice = nice
+        self.threads = threads
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        # Not a fork of the replica (its threads and event loop would be copied mid-flight):
+        # a fork of the forkserver, which imported the extraction code once per replica, so a
+        # new child starts in milliseconds.
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["matcher.features"])
+        return ProcessPoolExecutor(1, mp_context=context, initializer=_start_child,
+                                   initargs=(self.nice, self.threads))
+
+    async def start(self) -> int:
+        """Start the child now, so that the first AddImage does not wait for its imports;
+        its process id."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, os.getpid)
+
+    async def extract(self, image: bytes, limits: Limits, deadline: float) -> Features:
+        """A target's features; raises ImageRejected, Expired or ExtractorDied."""
+        loop = asyncio.get_running_loop()
+        try:
+            running = loop.run_in_executor(self._pool, _extract, image, limits, deadline)
+        except BrokenProcessPool:  # the child ended between jobs: this one lost nothing
+            self._restart()
+            running = loop.run_in_executor(self._pool, _extract, image, limits, deadline)
+        pool = self._pool
+        try:
+            result = await running
+        except BrokenProcessPool as e:
+            if pool is self._pool:
+                self._restart()
+            raise ExtractorDied("the target extraction process ended during the job") from e
+        if result is None:
+            raise Expired
+        if isinstance(result, ResultCode):
+            raise ImageRejected(result)
+        return result
+
+    def _restart(self) -> None:
+        log.warning("the target extraction process ended; starting another")
+        self._pool.shutdown(wait=False)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)

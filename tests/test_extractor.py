@@ -1,0 +1,63 @@
+"""The child process that extracts catalog images' features below the searches' priority."""
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import AsyncIterator
+
+import numpy as np
+import psutil
+import pytest
+
+from matcher import features
+from matcher.extractor import ExtractorDied, TargetExtractor
+from matcher.imaging import ImageRejected, Limits
+from matcher.shard import Expired
+from shared.codes import ResultCode
+from tests.images import target
+
+LIMITS = Limits(40_000_000, 24 * 1024 * 1024)
+COVER = "pub.home.0"
+
+
+@pytest.fixture
+async def extractor() -> AsyncIterator[TargetExtractor]:
+    running = TargetExtractor(nice=10, threads=1)
+    yield running
+    running.close()
+
+
+async def test_the_child_runs_at_its_lower_priority_and_extracts_as_the_replica_would(
+        extractor: TargetExtractor) -> None:
+    pid = await extractor.start()
+    assert pid != os.getpid()
+    assert psutil.Process(pid).nice() == 10
+    image = target(COVER)
+    found = await extractor.extract(image, LIMITS, time.time() + 30)
+    here = features.target_features(image, LIMITS)
+    assert np.array_equal(found.xy, here.xy) and np.array_equal(found.desc, here.desc)
+    assert (found.width, found.height) == (here.width, here.height)
+
+
+async def test_a_refused_image_and_a_late_job_come_back_as_the_replica_expects(
+        extractor: TargetExtractor) -> None:
+    with pytest.raises(ImageRejected) as refused:
+        await extractor.extract(b"\xff\xd8\xff\xe0 not a jpeg", LIMITS, time.time() + 30)
+    assert refused.value.code == ResultCode.BAD_IMAGE_FORMAT
+    with pytest.raises(Expired):
+        await extractor.extract(target(COVER), LIMITS, time.time() - 1)
+
+
+async def test_a_killed_child_costs_at_most_the_job_it_held(extractor: TargetExtractor) -> None:
+    pid = await extractor.start()
+    child = psutil.Process(pid)
+    os.kill(pid, signal.SIGKILL)
+    psutil.wait_procs([child], timeout=5)
+    image = target(COVER)
+    # the pool may or may not have noticed the death before this job was handed over
+    with contextlib.suppress(ExtractorDied):
+        await extractor.extract(image, LIMITS, time.time() + 30)
+    again = await extractor.extract(image, LIMITS, time.time() + 30)
+    assert len(again.xy) > 0
+    assert await extractor.start() != pid
