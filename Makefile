@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
 
 .PHONY: install run test lint fuzz bench bench-scale bench-scaling bench-restart bench-catalog \
-	bench-photo-size loadtest chaos screenshots clean
+	bench-photo-size bench-reindex loadtest chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -67,6 +67,11 @@ bench-catalog: install
 # fresh stack (memory and time); writes its table into BENCHMARKS.md. Needs ../shared/bench/real.
 bench-photo-size: install
 	$(BIN)/python -m benchmarks.photo_size cost --data $(BENCH_DATA) --write
+
+# FindImage from one client before and during `cloudreco reindex` of the public catalog on a
+# fresh stack (about 6 minutes); writes its table into BENCHMARKS.md.
+bench-reindex: install
+	$(BIN)/python -m benchmarks.reindex --data $(BENCH_DATA) --write
 
 # Locust against a fresh local stack at rising user counts, with 1 and 2 replicas per shard.
 # LOADTEST_ARGS, e.g. '--users 1 4 --step-seconds 10 --replicas 1', narrows the run.

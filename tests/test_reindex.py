@@ -104,3 +104,5 @@ async def test_reindex_rebuilds_every_image_while_find_image_answers(
     status, out, _ = await _reindex(settings, "--channel", "posters", "--before",
                                     degraded.isoformat())
     assert out.splitlines()[0].startswith("0 rebuilt (")  # all newer than that
+    status, _, err = await _reindex(settings, "--channel", "nosuch")
+    assert status == 2 and "no channel 'nosuch'" in err

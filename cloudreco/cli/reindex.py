@@ -4,6 +4,7 @@ originals while the stack serves (``matcher/reindex.py``)."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -14,6 +15,7 @@ from threadpoolctl import threadpool_limits
 from cloudreco.cli.operate import operator_settings, with_pool
 from cloudreco.cli.progress import each
 from cloudreco.cli.reasons import Failed, list_by_reason
+from gateway.catalog import channel_named
 from matcher.catalog import features_older_than, image_names
 from matcher.reindex import Reindexer
 from shared.codes import ResultCode
@@ -36,7 +38,7 @@ class Report:
 @click.command()
 @click.option("--channel", help="only this channel's images (default: every channel)")
 @click.option("--jobs", "-j", type=click.IntRange(1, 64), default=1, show_default=True,
-              help="images extracted at once, one core each")
+              help="images extracted at once, one core each, at CLOUDRECO_ADD_NICE")
 @click.option("--before", metavar="TIME",
               help="only images whose features were extracted before TIME (ISO 8601, UTC "
                    "unless it says; default: when the command starts)")
@@ -52,7 +54,10 @@ def reindex(channel: str | None, jobs: int, before: str | None) -> None:
     """
     since = None if before is None else _instant(before)
     settings = operator_settings()
-    cv2.setNumThreads(1)  # one core per job: the matchers may share the machine
+    # One core per job, below FindImage's priority as AddImage's extraction is: the matchers
+    # may share the machine. Threads started after this inherit the priority.
+    os.setpriority(os.PRIO_PROCESS, 0, settings.add_nice)
+    cv2.setNumThreads(1)
     with threadpool_limits(1):
         report = with_pool(lambda pool: rebuild(pool, settings, channel, since, jobs),
                            settings)
@@ -75,9 +80,10 @@ async def rebuild(pool: asyncpg.Pool, settings: Settings, channel: str | None,
     (default: now, by the database's clock), ``jobs`` at a time."""
     channel_id = None
     if channel is not None:
-        channel_id = await pool.fetchval("SELECT id FROM channels WHERE name = $1", channel)
-        if channel_id is None:
+        named = await channel_named(pool, channel)
+        if named is None:
             raise click.UsageError(f"no channel {channel!r}")
+        channel_id = named.id
     report = Report(before or await pool.fetchval("SELECT now()"))
     ids, without = await features_older_than(pool, report.before, channel_id)
     report.without = [f"{c}/{i}" for c, i in without]
