@@ -84,10 +84,12 @@ chaos: install
 	$(BIN)/python -m benchmarks.chaos --data $(BENCH_DATA) --write BENCHMARKS.md
 
 # docs/images/scan.png: /scan in Chromium, a fake camera showing a benchmark photo, saved by
-# its browser test (tests/test_pages.py).
+# its browser test (tests/test_pages.py); docs/images/console.png from a fresh local stack
+# (tests/screenshots.py).
 screenshots: install
 	CLOUDRECO_SCREENSHOTS=docs/images $(BIN)/pytest -q -p no:cacheprovider \
 		tests/test_pages.py -k outlines_the_target
+	$(BIN)/python -m tests.screenshots
 
 clean:
 	rm -rf $(VENV) .cloudreco .pytest_cache .mypy_cache .ruff_cache

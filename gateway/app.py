@@ -38,6 +38,8 @@ ROUTES: dict[str, Handler] = {
     "/GetImage": handlers.get_image,
     "/Statistics": handlers.statistics,
     "/FindImage": handlers.find_image,
+    "/GetChannels": handlers.get_channels,
+    "/SetMetadata": handlers.set_metadata,
     "/GetOriginal": handlers.get_original,
 }
 

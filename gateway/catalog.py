@@ -79,6 +79,15 @@ async def delete_image(pool: asyncpg.Pool, channel_id: int, identifier: str) -> 
     return True
 
 
+async def set_metadata(pool: asyncpg.Pool, channel_id: int, identifier: str,
+                       metadata: str | None) -> bool:
+    """Replace an image's metadata; whether there is such an image."""
+    status: str = await pool.execute(
+        "UPDATE images SET metadata = $3 WHERE channel_id = $1 AND identifier = $2",
+        channel_id, identifier, metadata)
+    return status != "UPDATE 0"
+
+
 async def images_page(pool: asyncpg.Pool, channel_id: int, position: int
                       ) -> tuple[int, list[dict[str, Any]]]:
     """(total count, one page of images ordered by identifier with their match ratio and the

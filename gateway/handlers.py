@@ -1,4 +1,5 @@
-"""The endpoints of the API, POST /<Name>: the seed's six, and GetOriginal."""
+"""The endpoints of the API, POST /<Name>: the seed's six, GetOriginal, and GetChannels and
+SetMetadata, which a console needs and the seed lacks."""
 
 from __future__ import annotations
 
@@ -228,6 +229,31 @@ async def find_image(request: web.Request) -> web.Response:
                      metadata=row["metadata"], score=match.score, corners=match.corners,
                      level=level)
     return reply(level=level)
+
+
+async def get_channels(request: web.Request) -> web.Response:
+    """The caller's channels by name, each with its image count and limit (the seed has no
+    way to list them; Statistics names only channels with matches)."""
+    form = await _form(request, takes_image=False)
+    caller = await _caller(request, form)
+    channels = await catalog.user_channels(request.app[DB], caller.user_id)
+    return reply(channels=[{"channel": c.name, "imagecount": c.image_count,
+                            "maximages": c.max_images} for c in channels])
+
+
+async def set_metadata(request: web.Request) -> web.Response:
+    """Replace an image's metadata, which the seed sets only at AddImage; a form without
+    ``metadata`` leaves the image none, as AddImage would. FindImage and GetImage answer
+    the new metadata from the next request on (it is read from Postgres, not the index)."""
+    db = request.app[DB]
+    form = await _form(request, takes_image=False)
+    caller = await _caller(request, form)
+    channel = await _channel(db, form.required("channel"), caller)
+    identifier = form.required("identifier")
+    metadata = validate.metadata(form.optional("metadata"))
+    if not await catalog.set_metadata(db, channel.id, identifier, metadata):
+        raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
+    return reply()
 
 
 async def healthz(request: web.Request) -> web.Response:

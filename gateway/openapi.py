@@ -148,6 +148,14 @@ _CORNERS: Schema = {
     "description": "The target's (0,0), (w,0), (w,h), (0,h) in the photo's pixel coordinates.",
     "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "number"}},
 }
+_CHANNEL_COUNTS: Schema = {
+    "type": "object", "additionalProperties": False,
+    "required": ["channel", "imagecount", "maximages"],
+    "properties": {"channel": {"type": "string"},
+                   "imagecount": {"type": "integer", "minimum": 0},
+                   "maximages": {"type": "integer", "minimum": 1,
+                                 "description": "The most images the channel may hold."}},
+}
 _DATE: Schema = {"type": "string", "pattern": "^[0-9]{4}([0-9]{2}([0-9]{2})?)?$",
                  "description": "yyyy, yyyyMM or yyyyMMdd (UTC); a year or month covers all "
                                 "of it.", "example": "202601"}
@@ -240,6 +248,16 @@ def _endpoints(settings: Settings) -> list[_Endpoint]:
             ("username", "secretkey", "channel", "identifier"),
             {}, (*_FORM, *_OWNER, C.IDENTIFIER_NOT_FOUND, C.NO_ORIGINAL, C.FILE_TOO_LARGE,
                  C.BAD_IMAGE_FORMAT), answers_image=True),
+        _Endpoint(
+            "GetChannels", "The user's channels by name, with their image counts (added)",
+            owner, ("username", "secretkey"),
+            {"channels": {"type": "array", "items": _CHANNEL_COUNTS}},
+            (*_FORM, C.BAD_SECRET, C.AUTH_LIMITED), always=("channels",)),
+        _Endpoint(
+            "SetMetadata", "Replace an image's metadata; without metadata it has none (added)",
+            {**owner, "channel": _CHANNEL, "identifier": identifier, "metadata": _METADATA},
+            ("username", "secretkey", "channel", "identifier"),
+            {}, (*_FORM, *_OWNER, C.IDENTIFIER_NOT_FOUND)),
     ]
 
 

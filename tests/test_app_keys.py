@@ -74,6 +74,8 @@ async def test_an_app_key_reads_a_found_image_of_its_channels(api: Api) -> None:
     ("GetImages", {"channel": "posters"}, False),
     ("Statistics", {"startdate": "2026", "enddate": "2026"}, False),
     ("Statistics", {"channel": "posters", "startdate": "2026", "enddate": "2026"}, False),
+    ("GetChannels", {}, False),
+    ("SetMetadata", {"channel": "posters", "identifier": "garden", "metadata": "{}"}, False),
 ])
 async def test_an_app_key_cannot_change_list_or_count(
         api: Api, db: asyncpg.Pool, endpoint: str, fields: dict[str, str],

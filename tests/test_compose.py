@@ -252,7 +252,7 @@ def test_nginx_health_checks_keep_503_when_no_gateway_answers(front: Front) -> N
 
 
 @pytest.mark.parametrize("endpoint", ["FindImage", "GetImage", "GetImages", "GetOriginal",
-                                      "Statistics"])
+                                      "GetChannels", "Statistics"])
 def test_nginx_passes_a_read_on_when_its_gateway_dies_with_it(front: Front, endpoint: str
                                                              ) -> None:
     a, b = front.gateways
@@ -262,7 +262,7 @@ def test_nginx_passes_a_read_on_when_its_gateway_dies_with_it(front: Front, endp
     assert b.posts == 1 and a.posts == 4
 
 
-@pytest.mark.parametrize("endpoint", ["AddImage", "RemoveImage"])
+@pytest.mark.parametrize("endpoint", ["AddImage", "RemoveImage", "SetMetadata"])
 def test_nginx_never_sends_a_write_twice(front: Front, endpoint: str) -> None:
     a, b = front.gateways
     b.hang_up = True

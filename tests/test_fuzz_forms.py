@@ -38,7 +38,7 @@ BODY_TIMEOUT = 1.0  # seconds, short: a broken chunked body waits this long for 
 BOUNDARY = "fuzzb0undary"
 CHUNK = 7000  # bytes a chunk of a chunked body
 ENDPOINTS = ["AddImage", "RemoveImage", "GetImages", "GetImage", "Statistics", "FindImage",
-             "GetOriginal"]
+             "GetOriginal", "GetChannels", "SetMetadata"]
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from cloudreco.client.errors import (
 )
 from cloudreco.client.models import (
     AddedImage,
+    Channel,
     DailyCount,
     FindResult,
     Image,
@@ -43,6 +44,7 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BusyError",
+    "Channel",
     "Client",
     "ConflictError",
     "Connection",

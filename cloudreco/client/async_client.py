@@ -12,7 +12,14 @@ import aiohttp
 
 from cloudreco.client import wire
 from cloudreco.client.config import Connection
-from cloudreco.client.models import AddedImage, FindResult, Image, ImagesPage, Statistics
+from cloudreco.client.models import (
+    AddedImage,
+    Channel,
+    FindResult,
+    Image,
+    ImagesPage,
+    Statistics,
+)
 from cloudreco.client.retry import Retry
 from cloudreco.client.wire import Day, ImageSource, Metadata
 from shared.codes import ResultCode
@@ -104,6 +111,15 @@ class AsyncClient:
         may search) is in the photo."""
         upload = await _load(image)
         return wire.read_found(await self._call(wire.find_image(upload, channel)))
+
+    async def get_channels(self) -> list[Channel]:
+        """GetChannels (added by cloudreco): the user's channels by name, with their counts."""
+        return wire.read_channels(await self._call(wire.get_channels()))
+
+    async def set_metadata(self, channel: str, identifier: str, metadata: Metadata) -> None:
+        """SetMetadata (added by cloudreco): replace an image's metadata (a JSON text, or a
+        dict or list to encode as one); None leaves it none."""
+        await self._call(wire.set_metadata(channel, identifier, metadata))
 
     async def _call(self, call: wire.Call) -> dict[str, Any]:
         attempts = 0

@@ -17,6 +17,16 @@ class AddedImage:
 
 
 @dataclass(frozen=True)
+class Channel:
+    """One of the user's channels (GetChannels): its name, the images it holds and the most
+    it may hold."""
+
+    name: str
+    image_count: int
+    max_images: int
+
+
+@dataclass(frozen=True)
 class Image:
     """A target of a channel. ``metadata`` is the JSON text given at AddImage, if any;
     ``matchratio`` (GetImages only) is its share of the channel's matches, 0 to 1;

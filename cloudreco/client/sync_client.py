@@ -10,7 +10,14 @@ from typing import Any, TypeVar
 
 from cloudreco.client.async_client import AsyncClient
 from cloudreco.client.config import Connection
-from cloudreco.client.models import AddedImage, FindResult, Image, ImagesPage, Statistics
+from cloudreco.client.models import (
+    AddedImage,
+    Channel,
+    FindResult,
+    Image,
+    ImagesPage,
+    Statistics,
+)
 from cloudreco.client.wire import Day, ImageSource, Metadata
 
 T = TypeVar("T")
@@ -86,6 +93,14 @@ class Client:
     def find_image(self, image: ImageSource, *, channel: str | None = None) -> FindResult:
         """See ``AsyncClient.find_image``."""
         return self._run(self._client.find_image(image, channel=channel))
+
+    def get_channels(self) -> list[Channel]:
+        """See ``AsyncClient.get_channels``."""
+        return self._run(self._client.get_channels())
+
+    def set_metadata(self, channel: str, identifier: str, metadata: Metadata) -> None:
+        """See ``AsyncClient.set_metadata``."""
+        self._run(self._client.set_metadata(channel, identifier, metadata))
 
     def _run(self, work: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(work)

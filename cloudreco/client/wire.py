@@ -16,6 +16,7 @@ import aiohttp
 from cloudreco.client.errors import ApiError, ProtocolError, error_for
 from cloudreco.client.models import (
     AddedImage,
+    Channel,
     DailyCount,
     FindResult,
     Image,
@@ -127,6 +128,15 @@ def find_image(image: Upload, channel: str | None) -> Call:
     return Call("FindImage", {"channel": channel}, image)
 
 
+def get_channels() -> Call:
+    return Call("GetChannels")
+
+
+def set_metadata(channel: str, identifier: str, metadata: Metadata) -> Call:
+    return Call("SetMetadata", {"channel": channel, "identifier": identifier,
+                                "metadata": metadata_text(metadata)})
+
+
 def get_original(channel: str, identifier: str, max_side: int | None) -> Call:
     return Call("GetOriginal", {"channel": channel, "identifier": identifier,
                                 "maxside": None if max_side is None else str(max_side)})
@@ -157,6 +167,11 @@ def read_statistics(body: dict[str, Any]) -> Statistics:
                           channel=r.get("channel"), identifier=r.get("identifier"))
                for r in body["records"]]
     return Statistics(body["username"], body.get("channel"), records)
+
+
+def read_channels(body: dict[str, Any]) -> list[Channel]:
+    return [Channel(c["channel"], int(c["imagecount"]), int(c["maximages"]))
+            for c in body["channels"]]
 
 
 def read_found(body: dict[str, Any]) -> FindResult:
