@@ -1,9 +1,9 @@
 """Catalog images' features, extracted in a child process at a low CPU priority.
 
 A replica's searches and adds share its cores, and a target's extraction costs several
-queries'. The child runs at ``Settings.add_nice`` (19: the kernel's lowest priority), so while
-a FindImage runs the kernel gives it the cores and the add takes what the search leaves; with
-no search running the add has every core. OpenCV's threads inherit the child's priority.
+queries'. The child runs at ``Settings.add_nice`` (10 by default), so while a FindImage runs
+the kernel gives it most of the cores and the add takes what the search leaves; with no
+search running the add has every core. OpenCV's threads inherit the child's priority.
 The child also keeps the decode's and the synthetic views' heap churn out of the replica's
 memory. A child that dies (killed for memory, say) fails only the job it held: the next job
 starts another.
@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -30,16 +31,21 @@ from matcher.shard import Expired
 from shared.codes import ResultCode
 
 log = logging.getLogger(__name__)
+STOP_GRACE = 5.0  # seconds the child gets to finish its job when the replica stops
 
 
 class ExtractorDied(RuntimeError):
     """The child process ended while it extracted; the job is answered 20015."""
 
 
-def _start_child(nice: int, threads: int) -> None:
-    # this thread, and the threads it starts; never above the replica's own priority (which
-    # only root could raise)
+def lower_priority(nice: int) -> None:
+    """Run this thread, and the threads it starts, at ``nice``, or at its own if that is
+    lower already (only root could raise it)."""
     os.setpriority(os.PRIO_PROCESS, 0, max(nice, os.getpriority(os.PRIO_PROCESS, 0)))
+
+
+def _start_child(nice: int, threads: int) -> None:
+    lower_priority(nice)
     threadpool_limits(1)
     use_one_heap()
     cv2.setNumThreads(threads)
@@ -107,5 +113,19 @@ class TargetExtractor:
         self._pool.shutdown(wait=False)
         self._pool = self._new_pool()
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+    async def close(self, grace: float = STOP_GRACE) -> None:
+        """Stop the child: a job it still holds gets ``grace`` seconds, then it is killed.
+        The event loop is not held meanwhile."""
+        processes = list(self._pool._processes.values())  # the executor has no public handle
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        await asyncio.to_thread(_end, processes, grace)
+
+
+def _end(processes: Sequence[multiprocessing.process.BaseProcess], grace: float) -> None:
+    deadline = time.monotonic() + grace
+    for p in processes:
+        p.join(max(0.0, deadline - time.monotonic()))
+        if p.is_alive():
+            log.warning("the target extraction process did not stop in %.0f s; killed", grace)
+            p.kill()
+            p.join()

@@ -376,7 +376,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
             await _save(state, settings, ident)
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
-        extractor.close()
+        await extractor.close()
         await pool.close()
 
 

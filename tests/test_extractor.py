@@ -27,7 +27,7 @@ COVER = "pub.home.0"
 async def extractor() -> AsyncIterator[TargetExtractor]:
     running = TargetExtractor(nice=10, threads=1)
     yield running
-    running.close()
+    await running.close()
 
 
 async def test_the_child_runs_at_its_lower_priority_and_extracts_as_the_replica_would(
@@ -72,7 +72,7 @@ from matcher.extractor import TargetExtractor
 async def main():
     extractor = TargetExtractor(nice=10, threads=1)
     print(psutil.Process(await extractor.start()).nice())
-    extractor.close()
+    await extractor.close()
 asyncio.run(main())
 """
 

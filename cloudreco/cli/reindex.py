@@ -4,7 +4,6 @@ originals while the stack serves (``matcher/reindex.py``)."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -17,6 +16,7 @@ from cloudreco.cli.progress import each
 from cloudreco.cli.reasons import Failed, list_by_reason
 from gateway.catalog import channel_named
 from matcher.catalog import features_older_than, image_names
+from matcher.extractor import lower_priority
 from matcher.reindex import Reindexer
 from shared.codes import ResultCode
 from shared.settings import Settings
@@ -56,7 +56,7 @@ def reindex(channel: str | None, jobs: int, before: str | None) -> None:
     settings = operator_settings()
     # One core per job, below FindImage's priority as AddImage's extraction is: the matchers
     # may share the machine. Threads started after this inherit the priority.
-    os.setpriority(os.PRIO_PROCESS, 0, settings.add_nice)
+    lower_priority(settings.add_nice)
     cv2.setNumThreads(1)
     with threadpool_limits(1):
         report = with_pool(lambda pool: rebuild(pool, settings, channel, since, jobs),
