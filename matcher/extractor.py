@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from matcher import features
 from matcher.features import Features
 from matcher.imaging import ImageRejected, Limits
+from matcher.lifeline import die_with_parent
 from matcher.memory import release_freed_memory, use_one_heap
 from matcher.shard import Expired
 from shared.codes import ResultCode
@@ -45,6 +46,7 @@ def lower_priority(nice: int) -> None:
 
 
 def _start_child(nice: int, threads: int) -> None:
+    die_with_parent()  # the forkserver, which dies with the replica
     lower_priority(nice)
     threadpool_limits(1)
     use_one_heap()
@@ -75,9 +77,9 @@ class TargetExtractor:
     def _new_pool(self) -> ProcessPoolExecutor:
         # Not a fork of the replica (its threads and event loop would be copied mid-flight):
         # a fork of the forkserver, which imported the extraction code once per replica, so a
-        # new child starts in milliseconds.
+        # new child starts in milliseconds. Both die with the replica (matcher/lifeline.py).
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["matcher.features"])
+        context.set_forkserver_preload(["matcher.forkserver_preload"])
         return ProcessPoolExecutor(1, mp_context=context, initializer=_start_child,
                                    initargs=(self.nice, self.threads))
 

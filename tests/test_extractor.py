@@ -84,3 +84,27 @@ async def test_a_replica_already_below_the_setting_keeps_its_own_priority() -> N
         "nice", "-n", "15", sys.executable, "-c", CHILD_NICE, stdout=asyncio.subprocess.PIPE)
     out, _ = await replica.communicate()
     assert replica.returncode == 0 and out.split() == [b"15"]
+
+
+REPLICA = """
+import asyncio, psutil
+from matcher.extractor import TargetExtractor
+async def main():
+    extractor = TargetExtractor(nice=10, threads=1)
+    child = psutil.Process(await extractor.start())
+    print(child.pid, child.ppid(), flush=True)
+    await asyncio.sleep(60)
+asyncio.run(main())
+"""
+
+
+async def test_a_replica_killed_outright_leaves_no_extraction_processes_behind() -> None:
+    replica = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", REPLICA, stdout=asyncio.subprocess.PIPE)
+    assert replica.stdout is not None
+    child, server = (psutil.Process(int(pid)) for pid in (await replica.stdout.readline()).split())
+    assert server.pid != replica.pid and server.ppid() == replica.pid
+    replica.kill()
+    await replica.wait()
+    _, alive = psutil.wait_procs([child, server], timeout=10)
+    assert not alive, [p.cmdline() for p in alive]
