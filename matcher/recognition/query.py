@@ -19,8 +19,13 @@ def query_side(width: int, height: int, cfg: Config | None = None) -> float:
     return min(cfg.query_scale * max(width, height), float(cfg.query_max_side))
 
 
-def extract_query(gray: NDArray[np.uint8], cfg: Config | None = None, *, reduced: int = 1,
-                  full_size: tuple[int, int] | None = None) -> Features:
+def extract_query(
+    gray: NDArray[np.uint8],
+    cfg: Config | None = None,
+    *,
+    reduced: int = 1,
+    full_size: tuple[int, int] | None = None,
+) -> Features:
     """The ``query_features`` strongest SIFT keypoints of the photo brought to ``query_side``,
     with positions and sizes in the photo's own pixels. ``gray`` may be the photo decoded
     reduced by ``reduced`` from its ``full_size`` (width, height)."""
