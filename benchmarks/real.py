@@ -46,12 +46,10 @@ from benchmarks.recognition import (
     write_report,
 )
 from cloudreco.local import LocalStack
+from shared.codes import ResultCode
 from shared.imageformat import dimensions
 
-# The gateway's wait for an AddImage: a 1024 px target's extraction takes about a second on
-# a busy 2-core host, and four of them queue on one matcher; the default 5 s answered some
-# 20015 and left the catalog incomplete.
-JOB_TIMEOUT = "60"
+FIND_RETRIES = 2
 SIZE_BANDS = ((0, 700), (701, 1000), (1001, 1 << 30))  # photos' long side, px
 
 
@@ -61,6 +59,7 @@ class Answer:
     corners: list[list[float]] | None
     seconds: float
     size: tuple[int, int]
+    busy: int  # answers 20015 before this one
 
 
 async def find_all(client: Client, data: Path, rows: list[dict[str, str]]) -> dict[str, Answer]:
@@ -69,12 +68,17 @@ async def find_all(client: Client, data: Path, rows: list[dict[str, str]]) -> di
     for row in rows:
         photo = (data / "queries" / f"{row['query']}.jpg").read_bytes()
         seconds, body = await client.post("FindImage", {"channel": CHANNEL}, photo)
+        busy = 0
+        while body["returncode"] == ResultCode.SYSTEM_BUSY and busy < FIND_RETRIES:
+            busy += 1  # the shared host was slow, not the photo: send it again
+            seconds, body = await client.post("FindImage", {"channel": CHANNEL}, photo)
         code = body["returncode"]
         out[row["query"]] = Answer(
             body.get("identifier", "") if code == 0 else f"error {code}",
             body.get("corners"),
             seconds,
             dimensions(photo) or (0, 0),
+            busy,
         )
     return out
 
@@ -148,6 +152,7 @@ def summarise(
     return {
         "catalog": len(run.levels),
         "add_failed": dict(run.add_failed),
+        "busy": {"add": run.add_busy, "find": sum(a.busy for a in answers.values())},
         "add_per_second": len(run.levels) / run.add_seconds,
         "groups": groups(rows, service),
         "reference": groups(rows, ref),
@@ -226,7 +231,9 @@ def markdown(s: dict[str, Any], started: str, load: tuple[str, str]) -> str:
         f"| all | {sum(n for _, n, _, _ in lat['by_size'])} | {lat['all'][0]:.0f} ms | "
         f"{lat['all'][1]:.0f} ms |",
         "",
-        f"AddImage {s['add_per_second']:.1f} /s (4 clients). The reference: median "
+        f"Answered 20015 and sent again: AddImage {s['busy']['add']}, FindImage "
+        f"{s['busy']['find']}. AddImage {s['add_per_second']:.1f} /s (4 clients). The "
+        "reference: median "
         f"{s['reference_ms']:.0f} ms a photo on one core. Host yardstick (one real photo's "
         "extraction, 1 thread) before / after: "
         + " / ".join(f"{ms:.1f} ms" for ms in s["host_ms"])
@@ -251,7 +258,7 @@ def main() -> None:
     rows = truth(args.data)
     host_before = host_speed(args.data)
     with tempfile.TemporaryDirectory(prefix="cloudreco-bench-real-") as tmp:
-        stack = LocalStack(Path(tmp) / "data", CLOUDRECO_JOB_TIMEOUT=JOB_TIMEOUT)
+        stack = LocalStack(Path(tmp) / "data")
         stack.start()
         try:
             run, answers = asyncio.run(bench(stack, args.data, rows))
