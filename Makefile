@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 BENCH_DATA ?= ../shared/bench/public
+REAL_DATA ?= ../shared/bench/real
 
-.PHONY: install run test lint fuzz bench bench-scale bench-scaling bench-restart bench-catalog \
-	bench-photo-size bench-reindex loadtest chaos screenshots clean
+.PHONY: install run test lint fuzz bench bench-real bench-scale bench-scaling bench-restart \
+	bench-catalog bench-photo-size bench-reindex loadtest chaos screenshots clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python 3.11+ is needed")'
@@ -27,7 +28,7 @@ run: install
 	$(BIN)/cloudreco run
 
 # ruff format covers the modules formatted so far; the rest of the tree joins as it is touched.
-FORMATTED := matcher/recognition benchmarks/fit_pca.py benchmarks/generated.py
+FORMATTED := matcher/recognition benchmarks/fit_pca.py benchmarks/generated.py benchmarks/real.py
 
 lint: install
 	$(BIN)/ruff check cloudreco gateway matcher shared tests benchmarks
@@ -46,6 +47,11 @@ fuzz: install
 
 bench: install
 	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA)
+
+# The real photos (../shared/bench/real, read in place: never copied) through the HTTP API of a
+# fresh stack, and the exhaustive SIFT reference on the same photos: about 10 minutes.
+bench-real: install
+	$(BIN)/python -m benchmarks.real --data $(REAL_DATA)
 
 bench-scale: install
 	$(BIN)/python -m benchmarks.recognition --data $(BENCH_DATA) --distractors 10000 --reference-sample 0

@@ -13,7 +13,7 @@ from dataclasses import replace
 import msgpack
 import numpy as np
 
-from matcher.imaging import Limits, decode_gray
+from matcher.imaging import Decoded, Limits, decode_gray
 from matcher.recognition import (
     CFG,
     Config,
@@ -24,7 +24,7 @@ from matcher.recognition import (
     rate_level,
 )
 
-__all__ = ["FEATURE_VERSION", "Features", "decode", "encode", "extract_query",
+__all__ = ["FEATURE_VERSION", "Features", "decode", "decode_photo", "encode", "extract_query",
            "extract_target", "photo_features", "rate_level", "rate_query", "target_features"]
 
 # Bump when the descriptors change meaning (detector, normalisation, projection): stored
@@ -39,12 +39,18 @@ FEATURE_VERSION = 2
 MIN_QUERY_FEATURES = 20
 
 
-def photo_features(image: bytes, limits: Limits, cfg: Config | None = None) -> Features:
-    """The features of an uploaded photo (raises ImageRejected). A JPEG is decoded reduced
+def decode_photo(image: bytes, limits: Limits, cfg: Config | None = None) -> Decoded:
+    """An uploaded photo decoded for search (raises ImageRejected). A JPEG is decoded reduced
     by libjpeg to no less than twice the size it is searched at; the last halving or more is
     INTER_AREA's, as it always was: reducing in the DCT all the way lost hard photos of the
     public set (recall 0.569 -> 0.542, BENCHMARKS.md "Photo size")."""
-    photo = decode_gray(image, limits, side=lambda w, h: 2 * query_side(w, h, cfg))
+    return decode_gray(image, limits, side=lambda w, h: 2 * query_side(w, h, cfg))
+
+
+def photo_features(image: bytes, limits: Limits, cfg: Config | None = None) -> Features:
+    """The features of an uploaded photo (raises ImageRejected), decoded by ``decode_photo``
+    and described at ``query_side``, in the photo's own pixels."""
+    photo = decode_photo(image, limits, cfg)
     return extract_query(photo.gray, cfg, reduced=photo.reduced,
                          full_size=(photo.width, photo.height))
 

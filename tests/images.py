@@ -1,7 +1,9 @@
-"""Real images for the tests: benchmark catalog targets and camera-like photos made of them."""
+"""Images for the tests: benchmark catalog targets, camera-like photos made of them, and the
+real set's photos (read in place from ../shared/bench/real)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import struct
 import zlib
@@ -12,25 +14,57 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-BENCH = Path(os.environ.get(
-    "CLOUDRECO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "bench" / "public"))
+_SHARED = Path(__file__).resolve().parents[2] / "shared" / "bench"
+BENCH = Path(os.environ.get("CLOUDRECO_BENCH_DATA", _SHARED / "public"))
+# Real photos: research data read in place, never copied into the project (its README).
+REAL = Path(os.environ.get("CLOUDRECO_REAL_DATA", _SHARED / "real"))
 
 
 @cache
-def _bench_jpeg(folder: str, name: str) -> bytes:
-    path = BENCH / folder / f"{name}.jpg"
-    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_BENCH_DATA)"
+def _jpeg(root: Path, folder: str, name: str) -> bytes:
+    path = root / folder / f"{name}.jpg"
+    variable = "CLOUDRECO_REAL_DATA" if root == REAL else "CLOUDRECO_BENCH_DATA"
+    assert path.exists(), f"benchmark data missing: {path} (set {variable})"
     return path.read_bytes()
 
 
 def target(name: str) -> bytes:
     """A benchmark catalog image (JPEG bytes)."""
-    return _bench_jpeg("catalog", name)
+    return _jpeg(BENCH, "catalog", name)
 
 
 def bench_photo(name: str) -> bytes:
     """A benchmark query photo (JPEG bytes)."""
-    return _bench_jpeg("queries", name)
+    return _jpeg(BENCH, "queries", name)
+
+
+def real_target(name: str) -> bytes:
+    """A catalog image of the real set (JPEG bytes)."""
+    return _jpeg(REAL, "catalog", name)
+
+
+def real_photo(name: str) -> bytes:
+    """A photo of the real set (JPEG bytes)."""
+    return _jpeg(REAL, "queries", name)
+
+
+def real_truth(name: str) -> dict[str, str]:
+    """The real set's truth for photo ``name``: expected, difficulty, kind, H."""
+    path = REAL / "truth.csv"
+    assert path.exists(), f"benchmark data missing: {path} (set CLOUDRECO_REAL_DATA)"
+    with path.open() as f:
+        return next(row for row in csv.DictReader(f) if row["query"] == name)
+
+
+def true_corners(name: str) -> npt.NDArray[np.float64]:
+    """Where the truth's homography puts the corners of real photo ``name``'s target, (0,0),
+    (w,0), (w,h), (0,h) of the catalog image, in the photo."""
+    row = real_truth(name)
+    h, w = cv2.imdecode(np.frombuffer(real_target(row["expected"]), np.uint8),
+                        cv2.IMREAD_GRAYSCALE).shape
+    homography = np.array([float(v) for v in row["H"].split()], np.float64).reshape(3, 3)
+    outline = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float64)
+    return np.asarray(cv2.perspectiveTransform(outline, homography)[0], np.float64)
 
 
 def encode(img: npt.NDArray[np.uint8], ext: str = ".jpg", quality: int = 85) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -13,10 +14,11 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from benchmarks.generated import make_bench, masthead, posters, with_masthead
 from matcher import features
-from matcher.imaging import Limits
+from matcher.imaging import Limits, decode_gray
 from matcher.recognition import ChannelIndex, Match
-from tests.images import bench_photo, encode, flat, photo_of, target
+from tests.images import BENCH, bench_photo, encode, flat, photo_of, target
 
 CATALOG = ["pub.building.0", "pub.home.0", "pub.fruits.0", "pub.baboon.0", "pub.board.0"]
 LIMITS = Limits(max_pixels=40_000_000, max_png_inflated_bytes=24 << 20)
@@ -253,3 +255,44 @@ def test_photo_of_two_covers_answers_the_one_it_is_centred_on(index: ChannelInde
     assert {aimed, beside} <= set(by_id)
     assert by_id[beside].score > by_id[aimed].score  # more inliers, yet not the answer
     assert found[0].image_id == aimed and found[0].centred
+
+
+@pytest.fixture(scope="module")
+def masthead_covers() -> list[bytes]:
+    """Four generated covers (make_bench.py posters) that carry one masthead."""
+    generator = make_bench(BENCH)
+    band = masthead(generator, random.Random(5))
+    return [encode(with_masthead(p, band), quality=90) for p in posters(generator, 4, 11)]
+
+
+def _frontal_photo(cover: bytes) -> npt.NDArray[np.uint8]:
+    """A cover photographed square on, filling a 480 px photo, slightly soft."""
+    gray = decode_gray(cover, LIMITS).gray
+    small = cv2.resize(gray, None, fx=480 / max(gray.shape), fy=480 / max(gray.shape),
+                       interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.GaussianBlur(small, (0, 0), 1.0), np.uint8)
+
+
+def test_cover_sharing_only_a_masthead_with_catalog_covers_is_not_matched(
+    masthead_covers: list[bytes],
+) -> None:
+    idx = ChannelIndex()
+    for image_id, cover in enumerate(masthead_covers[:3]):
+        idx.add(image_id, _features(cover))
+    other_issue = features.extract_query(_frontal_photo(masthead_covers[3]))
+    assert idx.search(other_issue) == []
+    for image_id, cover in enumerate(masthead_covers[:3]):  # each issue is still found
+        found = idx.search(features.extract_query(_frontal_photo(cover)))
+        assert found and found[0].image_id == image_id
+
+
+def test_a_target_added_twice_is_found_and_found_again_once_one_copy_is_removed() -> None:
+    f = _features(target("pub.home.0"))
+    idx = ChannelIndex()
+    idx.add(0, _features(target("pub.building.0")))
+    idx.add(1, f)
+    idx.add(2, f)  # the same image under another identifier: a copy, not a shared masthead
+    photo = _features(photo_of("pub.home.0")[0], query=True)
+    assert [m.image_id for m in idx.search(photo)][:1] in ([1], [2])
+    idx.remove(2)
+    assert [m.image_id for m in idx.search(photo)][:1] == [1]

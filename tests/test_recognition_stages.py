@@ -6,9 +6,10 @@ import numpy as np
 
 from matcher.recognition import CFG, Features
 from matcher.recognition.candidates import Pairs
-from matcher.recognition.geometry import clusters
+from matcher.recognition.geometry import clusters, own_inliers
 from matcher.recognition.outline import inside, outline_ok
 from matcher.recognition.pca import PCA, project
+from matcher.recognition.sharing import shared_hits
 from matcher.recognition.slots import from_fraction, from_geo, to_fraction, to_geo
 from matcher.recognition.verify import one_to_one
 from matcher.recognition.votes import vote
@@ -52,6 +53,7 @@ def test_one_to_one_keeps_the_nearest_pair_of_each_keypoint_and_slot() -> None:
         d=np.array([0.3, 0.1, 0.2, 0.4], np.float32),
         xy=np.zeros((4, 2), np.uint16),
         geo=np.zeros((4, 2), np.uint8),
+        shared=np.zeros(4, np.uint8),
     )
     kept = one_to_one(p)
     assert sorted(zip(kept.rows.tolist(), kept.slots.tolist(), strict=True)) == [
@@ -94,3 +96,22 @@ def test_inside_a_convex_outline() -> None:
     outline = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
     points = np.array([[5, 5], [11, 5], [5, -1], [9.9, 9.9]], np.float32)
     assert inside(outline, points).tolist() == [True, False, False, True]
+
+
+def test_inliers_on_a_shared_masthead_are_not_the_targets_own() -> None:
+    band = np.array([[x, y] for x in (10, 200, 390) for y in (5, 35)], np.float32)
+    shared = np.array([True, True, False, False, True, True])  # the band's ends are shared
+    body = np.array([[100, 200], [300, 300]], np.float32)
+    src = np.concatenate([band, body])
+    assert own_inliers(src, np.concatenate([shared, [False, False]])) == 2
+    assert own_inliers(src, np.zeros(len(src), bool)) == len(src)
+
+
+def test_entries_another_image_has_are_shared_unless_it_is_a_copy() -> None:
+    slot_img = np.array([0, 0, 0, 0, 1, 1, 1, 1], np.int32)
+    own = np.full(4, 2, np.int32)  # a new image's four entries
+    labels = np.array([[0, 4], [1, 5], [2, 6], [3, 7]])
+    # its first entry is near one of image 0's; all four are near image 1's (a copy)
+    dists = np.array([[0.05, 0.05], [0.9, 0.05], [0.9, 0.05], [0.9, 0.05]], np.float32)
+    hits = shared_hits(own, labels, dists, slot_img, {2: 4}, 0.15)
+    assert hits.tolist() == [[True, False], [False, False], [False, False], [False, False]]

@@ -11,7 +11,9 @@ search, ``index``: knn in one hnswlib index per channel, votes per image (``vote
     the best candidates (``verify``) the correspondences that agree on one rotation and scale
     (``geometry``), made one-to-one, a homography (USAC_MAGSAC), its inliers that also agree
     in orientation and size, and a plausible outline (``outline``); a candidate whose knn
-    correspondences fail is re-matched against its own entries.
+    correspondences fail is re-matched against its own entries. Entries other catalog images
+    have too (a masthead, ``sharing``) are marked when added, and a match needs inliers off
+    them.
 ``config`` holds the settings production uses.
 """
 

@@ -17,9 +17,17 @@ class Pairs(NamedTuple):
     d: NDArray[np.float32]  # squared descriptor distances
     xy: NDArray[np.uint16]  # the target keypoints, as fractions (see slots.to_fraction)
     geo: NDArray[np.uint8]  # their orientation and size (see slots.to_geo)
+    shared: NDArray[np.uint8]  # 1 where another catalog image has the same entry
 
     def take(self, sel: NDArray[np.int64] | NDArray[np.bool_]) -> Pairs:
-        return Pairs(self.rows[sel], self.slots[sel], self.d[sel], self.xy[sel], self.geo[sel])
+        return Pairs(
+            self.rows[sel],
+            self.slots[sel],
+            self.d[sel],
+            self.xy[sel],
+            self.geo[sel],
+            self.shared[sel],
+        )
 
 
 class Entries(NamedTuple):
@@ -29,6 +37,7 @@ class Entries(NamedTuple):
     desc: NDArray[np.float32]  # (m,d) as stored in the index
     xy: NDArray[np.uint16]
     geo: NDArray[np.uint8]
+    shared: NDArray[np.uint8]
 
 
 class Candidate(NamedTuple):

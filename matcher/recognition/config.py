@@ -59,6 +59,11 @@ class Config:
     min_hull: float = 0.02  # hull of inliers in the target / target area
     angle_tol: float = 20.0  # degrees: inlier orientation vs the homography's
     size_tol: float = 1.68  # factor (0.75 octave): inlier size vs the homography's
+    # an entry is shared when another catalog image (not a copy) has one within shared_dist
+    # (squared L2): a masthead or logo several targets carry (sharing.py). A match needs
+    # min_own_inliers inliers off the shared entries and their hull (geometry.own_inliers).
+    shared_dist: float = 0.15
+    min_own_inliers: int = 4
     # correspondences kept near the densest (rotation, scale) group
     cluster_angle: float = 30.0  # degrees
     cluster_scale: float = 1.0  # octaves

@@ -84,3 +84,14 @@ def residuals(
     exp_angle = np.rad2deg(np.arctan2(v[:, 1], v[:, 0]))
     exp_size = t_size * np.linalg.norm(v, axis=1) / step[:, 0]
     return turn(q_angle, exp_angle), np.abs(octaves(q_size, exp_size)), known
+
+
+def own_inliers(src: NDArray[np.float32], shared: NDArray[np.bool_]) -> int:
+    """Inliers (at ``src`` in the target) that rest on the target's own content: not on an
+    entry another catalog image shares, nor inside the hull of those that are (the rest of a
+    masthead whose other entries are shared)."""
+    own = src[~shared]
+    if int(shared.sum()) < 3 or len(own) == 0:
+        return len(own)
+    hull = cv2.convexHull(src[shared])
+    return sum(cv2.pointPolygonTest(hull, (float(x), float(y)), False) < 0 for x, y in own)

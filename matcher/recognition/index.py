@@ -16,6 +16,7 @@ from matcher.recognition.candidates import Candidate, Entries, Pairs
 from matcher.recognition.config import CFG, Config
 from matcher.recognition.features import Features, Match
 from matcher.recognition.pca import PCA
+from matcher.recognition.sharing import shared_hits
 from matcher.recognition.slots import to_fraction, to_geo
 from matcher.recognition.verify import Debug, check
 from matcher.recognition.votes import vote
@@ -46,6 +47,7 @@ class ChannelIndex:
         self._slot_img = np.full(self._cap, -1, np.int32)
         self._slot_xy = np.zeros((self._cap, 2), np.uint16)
         self._slot_geo = np.zeros((self._cap, 2), np.uint8)  # angle, size (see slots.to_geo)
+        self._slot_shared = np.zeros(self._cap, np.uint8)  # 1: another image has it too
         self._next = 0  # slots [0, _next) have been used once
         self._free: list[int] = []  # deleted slots, to be reused
         # Per image one int32 array, [width, height, slot, slot, ...]: one Python object
@@ -73,6 +75,7 @@ class ChannelIndex:
         self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int32)])
         self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.uint16)])
         self._slot_geo = np.concatenate([self._slot_geo, np.zeros((new - self._cap, 2), np.uint8)])
+        self._slot_shared = np.concatenate([self._slot_shared, np.zeros(new - self._cap, np.uint8)])
         self._cap = new
 
     def add(self, image_id: int, f: Features) -> None:
@@ -94,11 +97,17 @@ class ChannelIndex:
         if image_id not in self._images:
             return
         slots = self._slots(image_id)
+        recheck = self._unmark_after(slots)
         del self._images[image_id]
         for s in slots.tolist():
             self._ix.mark_deleted(s)
             self._free.append(s)
         self._slot_img[slots] = -1
+        self._slot_shared[slots] = 0
+        recheck = recheck[self._slot_img[recheck] >= 0]
+        if len(recheck):
+            self._slot_shared[recheck] = 0
+            self._mark_shared(recheck, np.asarray(self._ix.get_items(recheck), np.float32), 1)
 
     def add_many(self, items: list[tuple[int, Features]], threads: int = 1) -> None:
         """Add several images in one hnswlib insert spread over ``threads`` (a rebuild)."""
@@ -130,6 +139,44 @@ class ChannelIndex:
                 self._images[image_id] = np.concatenate([[f.width, f.height], mine]).astype(
                     np.int32
                 )
+            if self.cfg.shared_dist > 0:
+                self._mark_shared(sl, np.concatenate([f.desc for _, f in fresh]), threads)
+
+    def _mark_shared(
+        self, slots: NDArray[np.int64], desc: NDArray[np.float32], threads: int
+    ) -> None:
+        """Mark the entries ``slots`` (descriptors ``desc``) that another image has (an entry
+        of it within ``shared_dist``), and that image's entries too."""
+        found = self._near(desc, threads)
+        if found is None:
+            return
+        labels, dists = found
+        own = self._slot_img[slots]
+        sizes = {i: len(self._slots(i)) for i in np.unique(own).tolist()}
+        hit = shared_hits(own, labels, dists, self._slot_img, sizes, self.cfg.shared_dist)
+        self._slot_shared[slots[hit.any(1)]] = 1
+        self._slot_shared[labels[hit]] = 1
+
+    def _near(
+        self, desc: NDArray[np.float32], threads: int = 1
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]] | None:
+        try:
+            labels, dists = self._ix.knn_query(desc, k=min(3, self.n_vectors), num_threads=threads)
+        except RuntimeError:  # fewer live entries nearby than k
+            return None
+        return labels.astype(np.int64), dists
+
+    def _unmark_after(self, slots: NDArray[np.int32]) -> NDArray[np.int64]:
+        """The marked entries of other images near the image at ``slots``, about to go: they
+        are checked again once it is gone (``_mark_shared``)."""
+        if self.cfg.shared_dist <= 0 or not self._slot_shared[slots].any():
+            return np.zeros(0, np.int64)
+        found = self._near(np.asarray(self._ix.get_items(slots), np.float32))
+        if found is None:
+            return np.zeros(0, np.int64)
+        labels, dists = found
+        near = labels[(dists <= self.cfg.shared_dist) & (self._slot_img[labels] >= 0)]
+        return np.unique(near[self._slot_shared[near] > 0])
 
     def save(self, stem: Path) -> list[Path]:
         """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. Searches go
@@ -151,6 +198,7 @@ class ChannelIndex:
                     slot_img=self._slot_img,
                     slot_xy=self._slot_xy,
                     slot_geo=self._slot_geo,
+                    slot_shared=self._slot_shared,
                     ids=ids,
                     lengths=lengths,
                     flat=flat,
@@ -178,6 +226,7 @@ class ChannelIndex:
         index._free = a["free"].tolist()
         index._slot_img, index._slot_xy = a["slot_img"], a["slot_xy"]
         index._slot_geo = a["slot_geo"]
+        index._slot_shared = a.get("slot_shared", np.zeros(index._cap, np.uint8))
         ends = np.cumsum(a["lengths"])
         flat = a["flat"]
         index._images = {
@@ -259,6 +308,7 @@ class ChannelIndex:
                         v.d[sel],
                         self._slot_xy[v.slots[sel]],
                         self._slot_geo[v.slots[sel]],
+                        self._slot_shared[v.slots[sel]],
                     ),
                 )
             )
@@ -272,7 +322,9 @@ class ChannelIndex:
         own = None
         if rank < self.cfg.rematch_top and len(sl) >= 2:
             stored = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d)
-            own = Entries(sl.copy(), stored, self._slot_xy[sl], self._slot_geo[sl])
+            own = Entries(
+                sl.copy(), stored, self._slot_xy[sl], self._slot_geo[sl], self._slot_shared[sl]
+            )
         return Candidate(img, w, h, rank, knn, own)
 
 

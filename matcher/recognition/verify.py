@@ -12,7 +12,7 @@ import numpy as np
 from matcher.recognition.candidates import Candidate, Entries, Pairs
 from matcher.recognition.config import Config
 from matcher.recognition.features import Features, Match
-from matcher.recognition.geometry import clusters, consistent
+from matcher.recognition.geometry import clusters, consistent, own_inliers
 from matcher.recognition.outline import inside, outline_ok
 from matcher.recognition.query import query_side
 from matcher.recognition.slots import from_fraction
@@ -52,6 +52,7 @@ def rematch(q: Features, own: Entries, cfg: Config) -> Pairs:
         db[good].astype(np.float32),
         own.xy[near],
         own.geo[near],
+        own.shared[near],
     )
 
 
@@ -89,7 +90,7 @@ def fit(
     ni = int(inl.sum())
     if debug is not None:
         debug.setdefault("verify", {})[c.image_id] = (len(p.rows), ni)
-    if ni < min_inl:
+    if ni < min_inl or own_inliers(src[inl], p.shared[inl] > 0) < cfg.min_own_inliers:
         return None
     corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32)
     out = cv2.perspectiveTransform(corners, Hm)[0]
