@@ -32,6 +32,7 @@ import numpy as np
 
 from benchmarks import reference
 from benchmarks.inprocess import gray
+from cloudreco.client import wire
 from cloudreco.local import LocalStack
 from matcher.recognition import extract_query
 from shared.codes import ResultCode
@@ -52,16 +53,14 @@ class Client:
 
     async def post(self, endpoint: str, fields: dict[str, str], image: bytes | None = None
                    ) -> tuple[float, dict[str, Any]]:
-        """One request as multipart form data (with the user's credentials); its seconds
-        and its JSON answer."""
-        form = aiohttp.FormData()
-        for k, v in {"username": USER, "secretkey": self.secret, **fields}.items():
-            form.add_field(k, v)
-        if image is not None:
-            form.add_field("image", image, filename="image.jpg", content_type="image/jpeg")
+        """One request (with the user's credentials), written and read by the client
+        library's wire format; its seconds and its JSON answer, whatever its code."""
+        call = wire.Call(endpoint, dict(fields),
+                         None if image is None else wire.Upload(image, "image.jpg"))
+        form = wire.form(call, {"username": USER, "secretkey": self.secret})
         started = time.perf_counter()
         async with self.session.post(f"{self.url}/{endpoint}", data=form) as resp:
-            body: dict[str, Any] = await resp.json()
+            _, body = wire.answer(resp.status, resp.content_type, await resp.read())
         return time.perf_counter() - started, body
 
 
