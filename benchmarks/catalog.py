@@ -35,7 +35,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import psutil
 from aiohttp import web
 
 from benchmarks.recognition import (
@@ -180,17 +179,6 @@ async def history(images: int, per_day: int, days: int) -> str:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def tree_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process and its living descendants."""
-    total = 0.0
-    root = psutil.Process(pid)
-    for p in [root, *root.children(recursive=True)]:
-        with contextlib.suppress(psutil.Error):
-            t = p.cpu_times()
-            total += t.user + t.system
-    return total
-
-
 @dataclasses.dataclass
 class Block:
     """One block of the import: wall seconds and stack CPU seconds per image, and the host's
@@ -201,13 +189,16 @@ class Block:
     load: float
 
 
-async def import_blocks(url: str, secret: str, paths: list[Path], block: int, stack_pid: int
+async def import_blocks(stack: LocalStack, secret: str, paths: list[Path], block: int
                         ) -> tuple[list[Block], Counter[str]]:
     """Each ``block`` of images in order, and the answers by kind. The adds go through
     ``cloudreco.client``, which sends an add answered 20015 again (with backoff): a busy host
     slows the import instead of thinning it."""
     queue = list(reversed(paths))
-    marks = [(time.perf_counter(), tree_cpu(stack_pid), os.getloadavg()[0])]
+    def mark() -> tuple[float, float, float]:
+        return time.perf_counter(), sum(stack.cpu_seconds().values()), os.getloadavg()[0]
+
+    marks = [mark()]
     answers: Counter[str] = Counter()
 
     async def worker(client: AsyncClient) -> None:
@@ -221,9 +212,9 @@ async def import_blocks(url: str, secret: str, paths: list[Path], block: int, st
             except ApiError as e:
                 answers[f"refused {e.code}"] += 1
             if sum(answers.values()) % block == 0:
-                marks.append((time.perf_counter(), tree_cpu(stack_pid), os.getloadavg()[0]))
+                marks.append(mark())
 
-    async with AsyncClient(url, USER, secret, retries=10, connections=ADD_CLIENTS,
+    async with AsyncClient(stack.url, USER, secret, retries=10, connections=ADD_CLIENTS,
                            timeout=120) as client:
         await asyncio.gather(*(worker(client) for _ in range(ADD_CLIENTS)))
     blocks = [Block((b[0] - a[0]) / block, (b[1] - a[1]) / block, b[2])
@@ -237,10 +228,8 @@ def import_run(data: Path, count: int, block: int) -> str:
         stack = LocalStack(Path(work), shards=1)
         stack.start()
         try:
-            assert stack.proc is not None
             secret = open_channel(stack)
-            blocks, answers = asyncio.run(import_blocks(stack.url, secret, paths, block,
-                                                        stack.proc.pid))
+            blocks, answers = asyncio.run(import_blocks(stack, secret, paths, block))
         finally:
             stack.stop()
     lines = ["| block | wall ms per image | stack CPU ms per image | load average at its end |",
@@ -251,8 +240,9 @@ def import_run(data: Path, count: int, block: int) -> str:
     return (f"{len(paths):,} distractors added to one channel by {ADD_CLIENTS} clients through"
             f" AddImage ({', '.join(f'{n:,} {k}' for k, n in sorted(answers.items()))}), in"
             f" blocks of {block:,}. Stack"
-            f" CPU: `cloudreco run` and every process under it (gateways, matcher and its"
-            f" extraction process, Postgres, Redis), which the host's other work does not"
+            f" CPU: every process of the stack (LocalStack.cpu_seconds: gateways, matcher and"
+            f" its extraction process, Redis, and the detached Postgres), which the host's"
+            f" other work does not"
             f" inflate as it does wall time. {machine()}.\n\n" + "\n".join(lines)
             + f"\n\nFirst block {1000 * first.wall:.0f} ms wall, {1000 * first.cpu:.0f} ms"
             f" CPU per image; last block {1000 * last.wall:.0f} ms wall,"
