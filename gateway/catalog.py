@@ -155,36 +155,57 @@ async def identifier_known(pool: asyncpg.Pool, channel_id: int, identifier: str)
     return known
 
 
+@dataclass(frozen=True)
+class RecordsPage:
+    """One page of Statistics records as JSON text, written by Postgres (building thousands
+    of small dicts in the gateway cost most of a large answer), and whether more follow."""
+
+    json: str
+    truncated: bool
+
+
+def _records_sql(rows: str, name: str) -> str:
+    """A query aggregating up to a page + 1 of ``rows`` (day, ``name``, count, ordered) into
+    a page of ``{"date", name, "count"}`` objects and whether a row follows the page."""
+    return (f"WITH r AS ({rows}),"
+            f" n AS (SELECT r.*, row_number() OVER (ORDER BY day, {name}) AS i FROM r)"
+            " SELECT coalesce(json_agg(json_build_object("
+            f"'date', to_char(day, 'YYYYMMDD'), '{name}', {name}, 'count', count)"
+            f" ORDER BY i) FILTER (WHERE i <= {STATISTICS_PAGE}), '[]')::text AS json,"
+            f" count(*) > {STATISTICS_PAGE} AS truncated FROM n")
+
+
+async def _records_page(pool: asyncpg.Pool, query: str, *args: object) -> RecordsPage:
+    row = await pool.fetchrow(query, *args, STATISTICS_PAGE + 1)
+    return RecordsPage(row["json"], row["truncated"])
+
+
 async def daily_by_channel(pool: asyncpg.Pool, user_id: int, start: dt.date, end: dt.date,
-                           position: int) -> list[asyncpg.Record]:
-    """Up to ``STATISTICS_PAGE`` + 1 (day, channel, count) records of the user's channels
-    from ``position``, by day then channel (one more than a page says whether more follow).
-    Reads the per-channel day counts, never the identifiers' rows."""
-    rows: list[asyncpg.Record] = await pool.fetch(
+                           position: int) -> RecordsPage:
+    """A page of (date, channel, count) records of the user's channels from ``position``,
+    by day then channel. Reads the per-channel day counts, never the identifiers' rows."""
+    return await _records_page(pool, _records_sql(
         "SELECT d.day, c.name AS channel, d.count FROM channel_days d"
         " JOIN channels c ON c.id = d.channel_id"
         " WHERE c.user_id = $1 AND d.day BETWEEN $2 AND $3"
-        " ORDER BY d.day, c.name OFFSET $4 LIMIT $5",
-        user_id, start, end, position, STATISTICS_PAGE + 1)
-    return rows
+        " ORDER BY d.day, c.name OFFSET $4 LIMIT $5", "channel"),
+        user_id, start, end, position)
 
 
 async def daily_by_identifier(pool: asyncpg.Pool, channel_id: int, start: dt.date,
                               end: dt.date, identifier: str | None, position: int
-                              ) -> list[asyncpg.Record]:
-    """Up to ``STATISTICS_PAGE`` + 1 (day, identifier, count) records of the channel (or of
-    one identifier in it) from ``position``, by day then identifier, read in that order
-    from an index: the cost is the page's, whatever the history."""
+                              ) -> RecordsPage:
+    """A page of (date, identifier, count) records of the channel (or of one identifier in
+    it) from ``position``, by day then identifier, read in that order from an index: the
+    cost is the page's, whatever the history."""
     if identifier is None:
-        rows: list[asyncpg.Record] = await pool.fetch(
+        return await _records_page(pool, _records_sql(
             "SELECT day, identifier, count FROM match_counts"
             " WHERE channel_id = $1 AND day BETWEEN $2 AND $3"
-            " ORDER BY day, identifier OFFSET $4 LIMIT $5",
-            channel_id, start, end, position, STATISTICS_PAGE + 1)
-    else:
-        rows = await pool.fetch(
-            "SELECT day, identifier, count FROM match_counts"
-            " WHERE channel_id = $1 AND identifier = $2 AND day BETWEEN $3 AND $4"
-            " ORDER BY day OFFSET $5 LIMIT $6",
-            channel_id, identifier, start, end, position, STATISTICS_PAGE + 1)
-    return rows
+            " ORDER BY day, identifier OFFSET $4 LIMIT $5", "identifier"),
+            channel_id, start, end, position)
+    return await _records_page(pool, _records_sql(
+        "SELECT day, identifier, count FROM match_counts"
+        " WHERE channel_id = $1 AND identifier = $2 AND day BETWEEN $3 AND $4"
+        " ORDER BY day OFFSET $5 LIMIT $6", "identifier"),
+        channel_id, identifier, start, end, position)

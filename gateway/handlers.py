@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
-from typing import Any
 
 import asyncpg
 from aiohttp import web
@@ -17,7 +15,7 @@ from gateway.auth import Caller
 from gateway.catalog import Channel
 from gateway.forms import Form, read_form
 from gateway.keys import BACKEND, DB, FAILURES, OPENAPI, SETTINGS, THUMBNAILS
-from gateway.replies import ApiError, ImageReply, reply
+from gateway.replies import ApiError, ImageReply, RawJson, reply
 from shared import changes
 from shared.cluster import shard_of
 from shared.codes import ResultCode
@@ -168,31 +166,14 @@ async def statistics(request: web.Request) -> web.Response:
     if name is None:
         if identifier is not None:
             raise ApiError(ResultCode.FIELD_MISSING)  # an identifier is only unique in a channel
-        rows = await catalog.daily_by_channel(db, caller.user_id, start, end, position)
-        records = [{"date": _day(r["day"]), "channel": r["channel"], "count": r["count"]}
-                   for r in rows]
-        return _records(records, username=username)
+        page = await catalog.daily_by_channel(db, caller.user_id, start, end, position)
+        return reply(username=username, records=RawJson(page.json), truncated=page.truncated)
     channel = await _channel(db, name, caller)
     if identifier is not None and not await catalog.identifier_known(db, channel.id, identifier):
         raise ApiError(ResultCode.IDENTIFIER_NOT_FOUND)
-    rows = await catalog.daily_by_identifier(db, channel.id, start, end, identifier, position)
-    records = [{"date": _day(r["day"]), "identifier": r["identifier"], "count": r["count"]}
-               for r in rows]
-    return _records(records, username=username, channel=channel.name)
-
-
-def _records(records: list[dict[str, Any]], **fields: Any) -> web.Response:
-    """A Statistics answer: one page of records (the catalog reads one more than a page to
-    tell whether more follow)."""
-    page = catalog.STATISTICS_PAGE
-    return reply(**fields, records=records[:page], truncated=len(records) > page)
-
-
-@functools.lru_cache(maxsize=4096)
-def _day(day: dt.date) -> str:
-    """A Statistics date; cached, since a page of up to 10,000 records spans few days and
-    ``strftime`` cost a 5,000-record answer more than the rest of it together."""
-    return day.strftime("%Y%m%d")
+    page = await catalog.daily_by_identifier(db, channel.id, start, end, identifier, position)
+    return reply(username=username, channel=channel.name, records=RawJson(page.json),
+                 truncated=page.truncated)
 
 
 async def find_image(request: web.Request) -> web.Response:

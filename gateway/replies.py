@@ -33,12 +33,25 @@ class Answer(web.Response):
     returncode: ResultCode
 
 
+class RawJson(str):
+    """A field's value that is JSON text already (written by Postgres), placed into an
+    answer as it is."""
+
+
 class Reply(Answer):
     """A JSON answer."""
 
     def __init__(self, code: ResultCode, body: dict[str, Any], status: int) -> None:
-        super().__init__(text=json.dumps(body), status=status, content_type="application/json")
+        super().__init__(text=_json(body), status=status, content_type="application/json")
         self.returncode = code
+
+
+def _json(body: dict[str, Any]) -> str:
+    if not any(isinstance(v, RawJson) for v in body.values()):
+        return json.dumps(body)
+    fields = (f"{json.dumps(k)}: {v if isinstance(v, RawJson) else json.dumps(v)}"
+              for k, v in body.items())
+    return "{" + ", ".join(fields) + "}"
 
 
 # Headers of an image answered as itself: a browser shows it only as the image it says it
