@@ -4,7 +4,8 @@ Fills a fresh database with N images of one shard (one channel), then times real
 processes (``cloudreco matcher --shard 0``) from start until they are live in the shard's
 replica set: the first start rebuilds from Postgres; a SIGTERM saves a snapshot; the next
 starts load it. Then it kills one with SIGKILL after a few more AddImage-like changes and
-times the restart that loads the snapshot and replays the log after it.
+times the restart that loads the snapshot and replays the log after it; last, it stops that one
+with SIGTERM after more changes, timing the snapshot's save and the replica's RSS meanwhile.
 
 The images' features are made, not extracted (extracting 100,000 targets takes hours here):
 each takes 92 descriptors drawn from the real descriptors of the public catalog's targets,
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -122,11 +124,18 @@ def start_replica(env: dict[str, str], redis: Redis, log: Path) -> tuple[subproc
     return proc, time.monotonic() - started
 
 
-def stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> float:
-    started = time.monotonic()
+def stop(proc: subprocess.Popen[bytes], sig: signal.Signals) -> tuple[float, int]:
+    """Stop the replica with ``sig``: the seconds until it exited, and its largest RSS
+    meanwhile (sampled every 20 ms: saving a snapshot copies the graph)."""
+    started, peak = time.monotonic(), 0
+    watched = psutil.Process(proc.pid)
     proc.send_signal(sig)
-    proc.wait(600)
-    return time.monotonic() - started
+    while proc.poll() is None and time.monotonic() - started < 600:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, watched.memory_info().rss)
+        time.sleep(0.02)
+    proc.wait(1)
+    return time.monotonic() - started, peak
 
 
 def main() -> None:
@@ -173,7 +182,9 @@ def main() -> None:
         time.sleep(2)  # the replica applies them; the kill leaves its snapshot behind them
         stop(proc, signal.SIGKILL)
         proc, after_kill = start_replica(env, redis, log)
-        stop(proc, signal.SIGTERM)
+        asyncio.run(log_changes(postgres.uri, 200))
+        time.sleep(2)
+        saving, saving_peak = stop(proc, signal.SIGTERM)
         print(f"restart after SIGKILL (snapshot + 200 logged changes): {after_kill:.1f} s")
         size = sum(f.stat().st_size for f in (WORK / "snapshots").rglob("*") if f.is_file())
         body = "\n".join([
@@ -191,7 +202,11 @@ def main() -> None:
             + ", ".join(f"{s:.1f}" for s in loads) + ") |",
             f"| restart after SIGKILL: last snapshot + 200 logged changes | "
             f"{after_kill:.1f} s to live |",
-            f"| SIGTERM to exit, saving the snapshot | median {statistics.median(stops):.1f} s |",
+            f"| SIGTERM to exit, nothing changed since the snapshot | median "
+            f"{statistics.median(s for s, _ in stops):.1f} s |",
+            f"| SIGTERM to exit after 200 more changes, saving a snapshot | {saving:.1f} s |",
+            f"| replica RSS while it saved (largest sampled every 20 ms) | "
+            f"{saving_peak / 2**20:.0f} MiB |",
             f"| snapshots on disk (the newest two kept) | {size / 2**30:.2f} GiB |",
             "",
         ])

@@ -12,6 +12,7 @@ import hnswlib
 import numpy as np
 from numpy.typing import NDArray
 
+from matcher.recognition import graph_file
 from matcher.recognition.candidates import Candidate, Entries, Pairs
 from matcher.recognition.config import CFG, Config
 from matcher.recognition.features import Features, Match
@@ -179,42 +180,41 @@ class ChannelIndex:
         return np.unique(near[self._slot_shared[near] > 0])
 
     def save(self, stem: Path) -> list[Path]:
-        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. Searches go
-        on meanwhile; adds and removes wait."""
+        """Write the index next to ``stem`` (its graph, see ``graph_file``, and ``stem``.npz);
+        the files written. Adds and removes wait while it is copied, not while it is
+        written; searches go on."""
         with self._lock.read():
             ids = np.fromiter(self._images, np.int64, len(self._images))
             rows = [self._images[i] for i in ids.tolist()]
-            lengths = np.array([len(r) for r in rows], np.int64)
-            flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
-            graph, arrays = stem.with_suffix(".hnsw"), stem.with_suffix(".npz")
-            self._ix.save_index(str(graph))
-            with arrays.open("wb") as out:
-                np.savez(
-                    out,
-                    dim=self.dim,
-                    cap=self._cap,
-                    next=self._next,
-                    free=np.array(self._free, np.int64),
-                    slot_img=self._slot_img,
-                    slot_xy=self._slot_xy,
-                    slot_geo=self._slot_geo,
-                    slot_shared=self._slot_shared,
-                    ids=ids,
-                    lengths=lengths,
-                    flat=flat,
-                )
-        return [graph, arrays]
+            graph = graph_file.state(self._ix)
+            slots: dict[str, Any] = {
+                "dim": self.dim,
+                "cap": self._cap,
+                "next": self._next,
+                "free": np.array(self._free, np.int64),
+                "slot_img": self._slot_img.copy(),
+                "slot_xy": self._slot_xy.copy(),
+                "slot_geo": self._slot_geo.copy(),
+                "slot_shared": self._slot_shared.copy(),
+                "ids": ids,
+                "lengths": np.array([len(r) for r in rows], np.int64),
+                "flat": np.concatenate(rows) if rows else np.zeros(0, np.int32),
+            }
+        written = graph_file.write(graph, stem)
+        arrays = stem.with_suffix(".npz")
+        with arrays.open("wb") as out:
+            np.savez(out, **slots)
+        return [*written, arrays]
 
     @classmethod
     def load(cls, stem: Path, dim: int, cfg: Config | None = None) -> ChannelIndex:
         """An index written by ``save`` (of descriptors of ``dim``); raises ValueError or
-        OSError on a damaged one. The slot arrays are read on another thread while hnswlib
-        reads the graph (numpy lets go of the GIL while it reads, hnswlib does not)."""
+        OSError on a damaged one. The slot arrays are read on another thread while the graph
+        loads (numpy lets go of the GIL while it reads, hnswlib does not)."""
         with ThreadPoolExecutor(1) as reader:
             pending = reader.submit(_read_arrays, stem.with_suffix(".npz"))
-            graph = hnswlib.Index(space="l2", dim=dim)
             try:
-                graph.load_index(str(stem.with_suffix(".hnsw")), max_elements=0)
+                graph = graph_file.load(stem, dim)
             finally:
                 a = pending.result()
         if int(a["dim"]) != dim:
