@@ -26,8 +26,7 @@ from pathlib import Path
 from matcher.recognition import ChannelIndex
 
 log = logging.getLogger(__name__)
-FORMAT = 3  # 3: graphs as hnswlib's state arrays (recognition.graph_file)
-READABLE = (2, 3)  # 2: graphs in hnswlib's own file format; the manifest names dimensions
+FORMAT = 2  # 2: the manifest names each channel's descriptor dimensions
 KEEP = 2  # snapshots kept per shard: the newest, and one in case it turns out damaged
 
 
@@ -121,8 +120,8 @@ def _candidates(home: Path) -> list[Path]:
 
 def _read(folder: Path, ident: Identity, head: int, first_kept: int) -> Snapshot:
     manifest = json.loads((folder / "manifest.json").read_text())
-    if manifest.get("format") not in READABLE:
-        raise ValueError(f"format {manifest.get('format')}, not one of {READABLE}")
+    if manifest.get("format") != FORMAT:
+        raise ValueError(f"format {manifest.get('format')}, not {FORMAT}")
     taken_of = Identity(**{f.name: manifest[f.name] for f in dataclasses.fields(Identity)})
     if taken_of != ident:
         raise ValueError(f"taken of {taken_of}, not {ident}")

@@ -68,7 +68,7 @@ async def test_a_damaged_snapshot_falls_back_to_a_full_rebuild(
         caplog: pytest.LogCaptureFixture) -> None:
     alice = await _catalog(api, ["garden", "home"])
     await shards.stop(0)
-    [graph] = settings.snapshots.glob("shard-0/*/c*.data_level0.npy")
+    [graph] = settings.snapshots.glob("shard-0/*/c*.hnsw")
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
     graph.write_bytes(bytes(data))

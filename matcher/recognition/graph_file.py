@@ -1,22 +1,20 @@
-"""An hnswlib graph on disk: its state (hnswlib's pickle state) as one ``.npy`` file per array
-and its parameters as JSON, loaded back from memory maps.
+"""An hnswlib graph on disk, in hnswlib's own file format, read back in bulk.
 
-hnswlib's own ``load_index`` asks the file for its position twice per vector (two ``lseek``
-calls each) before it reads anything; at 9.2 million vectors that and its small reads took
-6.7-8.8 s, against 2.3 s for the same graph given back to ``__setstate__`` from memory-mapped
-arrays (BENCHMARKS.md, "Restarting a 100,000-image replica"). Saving asks hnswlib for a copy
-of its arrays (``state``), written afterwards (``write``): while they are written, the
-process holds the graph twice.
+hnswlib's ``load_index`` asks the file for its position twice per vector (an ``lseek`` each)
+and reads every vector's upper-level links with a call of its own: at 9.2 million vectors that
+took 6.7-8.8 s. This reader memory-maps the file, finds each vector's level with one pass over
+the link section's words, and hands the arrays to hnswlib's ``__setstate__``, which copies
+them in bulk (BENCHMARKS.md, "Restarting a 100,000-image replica").
 
-``__setstate__`` copies link lists at offsets it derives from the element levels without
-checking them against the arrays, so the arrays' shapes and the levels are checked here first:
+``__setstate__`` trusts what it is given (it copies link lists at offsets it derives from the
+levels), so the header, the levels and the file's size are checked against each other first:
 a damaged file is a ValueError, never a read out of bounds. Damage inside the arrays (a
 neighbour's number) is what the snapshot's checksums catch, before anything searches.
 """
 
 from __future__ import annotations
 
-import json
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -24,94 +22,149 @@ import hnswlib
 import numpy as np
 from numpy.typing import NDArray
 
-ARRAYS = (
-    "data_level0",
-    "link_lists",
-    "element_levels",
-    "label_lookup_external",
-    "label_lookup_internal",
-)
+# hnswlib's header: offsetLevel0_, max_elements_, cur_element_count, size_data_per_element_,
+# label_offset_, offsetData_ (size_t), maxlevel_ (int), enterpoint_node_ (unsigned int),
+# maxM_, maxM0_, M_ (size_t), mult_ (double), ef_construction_ (size_t).
+HEADER = struct.Struct("<6QiI3QdQ")
+WORD = 4  # the link section is in 32-bit words: a list's size in bytes, then the list
+LABEL = 8
+DELETED = 0x01  # in the third byte of a vector's level-0 link header
+SEED = 100
 
 
-def _params_path(stem: Path) -> Path:
-    return stem.with_name(f"{stem.name}.graph.json")
+def path(stem: Path) -> Path:
+    return stem.with_suffix(".hnsw")
 
 
-def _array_path(stem: Path, name: str) -> Path:
-    return stem.with_name(f"{stem.name}.{name}.npy")
-
-
-def state(graph: hnswlib.Index) -> dict[str, Any]:
-    """A copy of the graph's arrays and parameters, for ``write``."""
-    copied: dict[str, Any] = graph.__getstate__()[0]
-    return copied
-
-
-def write(state: dict[str, Any], stem: Path) -> list[Path]:
-    """Write a graph's ``state`` next to ``stem``; the files written. Takes the arrays out
-    of ``state`` as they are written, so that each is freed once on disk."""
-    written = []
-    for name in ARRAYS:
-        path = _array_path(stem, name)
-        np.save(path, state.pop(name))
-        written.append(path)
-    params = _params_path(stem)
-    params.write_text(json.dumps(state))
-    return [params, *written]
+def save(graph: hnswlib.Index, stem: Path) -> Path:
+    """Write ``graph`` to ``stem``.hnsw; the file written."""
+    saved = path(stem)
+    graph.save_index(str(saved))
+    return saved
 
 
 def load(stem: Path, dim: int) -> hnswlib.Index:
-    """The graph saved at ``stem`` (or, from an older snapshot, hnswlib's own file
-    ``stem``.hnsw); raises ValueError or OSError on a damaged one."""
-    legacy = stem.with_suffix(".hnsw")
-    if legacy.exists():
-        graph = hnswlib.Index(space="l2", dim=dim)
-        graph.load_index(str(legacy), max_elements=0)
-        return graph
-    try:
-        params = json.loads(_params_path(stem).read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{stem}: graph parameters unreadable: {e}") from e
-    arrays = {name: np.load(_array_path(stem, name), mmap_mode="r") for name in ARRAYS}
-    check(params, arrays, dim)
+    """The graph saved at ``stem``; raises ValueError or OSError on a damaged one."""
+    data = np.memmap(path(stem), np.uint8, mode="r")
+    if data.size < HEADER.size:
+        raise ValueError("graph file shorter than its header")
+    head = dict(
+        zip(
+            (
+                "offset_level0",
+                "max_elements",
+                "cur_element_count",
+                "size_data_per_element",
+                "label_offset",
+                "offset_data",
+                "max_level",
+                "enterpoint_node",
+                "max_M",
+                "max_M0",
+                "M",
+                "mult",
+                "ef_construction",
+            ),
+            HEADER.unpack(bytes(data[: HEADER.size])),
+            strict=True,
+        )
+    )
+    count, per_element = head["cur_element_count"], head["size_data_per_element"]
+    _check_layout(head, dim)
+    level0_end = HEADER.size + count * per_element
+    if data.size < level0_end or (data.size - level0_end) % WORD:
+        raise ValueError("graph file's size disagrees with its header")
+    level0 = data[HEADER.size : level0_end]
+    words = data[level0_end:].view("<u4")
+    per_links = head["max_M"] * WORD + WORD
+    levels, links = _levels_and_links(words, count, per_links)
+    if count and (
+        levels.max() > head["max_level"] or levels[head["enterpoint_node"]] != head["max_level"]
+    ):
+        raise ValueError("graph levels disagree with its entry point")
+    rows = level0.reshape(count, per_element)
+    labels = rows[:, head["label_offset"] : head["label_offset"] + LABEL].copy().view("<u8")
+    deleted = bool(count) and bool((rows[:, head["offset_level0"] + 2] & DELETED).any())
+    element_levels = np.zeros(max(head["max_elements"], count), np.int32)
+    element_levels[:count] = levels
+    state: dict[str, Any] = {
+        **head,
+        "max_elements": len(element_levels),
+        "ser_version": 1,
+        "space": "l2",
+        "dim": dim,
+        "index_inited": True,
+        "ep_added": count > 0,
+        "normalize": False,
+        "num_threads": -1,
+        "seed": SEED,
+        "ef": 10,
+        "has_deletions": deleted,
+        "size_links_per_element": per_links,
+        "allow_replace_deleted": False,
+        "label_lookup_external": labels.ravel(),
+        "label_lookup_internal": np.arange(count, dtype=np.uint32),
+        "element_levels": element_levels,
+        "data_level0": level0.view(np.int8),
+        "link_lists": links.view(np.int8),
+    }
     graph = hnswlib.Index.__new__(hnswlib.Index)
-    graph.__setstate__(({**params, **arrays},))
+    graph.__setstate__((state,))
     return graph
 
 
-def check(params: dict[str, Any], arrays: dict[str, NDArray[Any]], dim: int) -> None:
-    """Raise ValueError unless the arrays have the shapes and types the parameters give,
-    and the link lists the element levels say (what ``__setstate__`` copies from)."""
-    try:
-        count, cap = int(params["cur_element_count"]), int(params["max_elements"])
-        per_element, per_links = (
-            int(params["size_data_per_element"]),
-            int(params["size_links_per_element"]),
-        )
-        if int(params["dim"]) != dim or params["space"] != "l2":
-            raise ValueError(f"a graph of {params['space']} in {params['dim']} dimensions")
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"graph parameters incomplete: {e}") from e
-    expected = {
-        "data_level0": (np.int8, count * per_element),
-        "element_levels": (np.int32, cap),
-        "label_lookup_external": (np.uint64, count),
-        "label_lookup_internal": (np.uint32, count),
-    }
-    for name, (dtype, size) in expected.items():
-        a = arrays[name]
-        if a.dtype != dtype or a.shape != (size,):
-            raise ValueError(f"graph array {name}: {a.dtype} {a.shape}, not {size} of {dtype}")
-    if not 0 <= count <= cap:
-        raise ValueError(f"graph of {count} elements in room for {cap}")
-    levels = np.asarray(arrays["element_levels"][:count], np.int64)
-    links = arrays["link_lists"]
-    if levels.size and (levels.min() < 0 or levels.max() > int(params["max_level"])):
-        raise ValueError("graph element levels out of range")
-    if links.dtype != np.int8 or links.shape != (int(levels.sum()) * per_links,):
-        raise ValueError(f"graph link lists: {links.shape}, not what the levels give")
-    if count and not 0 <= int(params["enterpoint_node"]) < count:
+def _check_layout(head: dict[str, Any], dim: int) -> None:
+    """Raise ValueError unless the header describes vectors of ``dim`` floats laid out as
+    hnswlib lays them: level-0 links, the vector, its label."""
+    offset_data = head["max_M0"] * WORD + WORD
+    if not (
+        head["offset_level0"] == 0
+        and head["offset_data"] == offset_data
+        and head["label_offset"] == offset_data + dim * WORD
+        and head["size_data_per_element"] == offset_data + dim * WORD + LABEL
+        and 0 < head["max_M"] <= head["max_M0"] < 2**16
+    ):
+        raise ValueError(f"graph header is not of {dim}-dimensional vectors: {head}")
+    count = head["cur_element_count"]
+    if count > 2**32 - 1 or (count and not 0 <= head["enterpoint_node"] < count):
         raise ValueError("graph entry point past its elements")
-    internal = arrays["label_lookup_internal"]
-    if internal.size and int(internal.max()) >= max(count, 1):
-        raise ValueError("graph labels point past its elements")
+    if count and not 0 <= head["max_level"] < 64:
+        raise ValueError("graph top level out of range")
+
+
+def _levels_and_links(
+    words: NDArray[np.uint32], count: int, per_links: int
+) -> tuple[NDArray[np.int32], NDArray[np.uint32]]:
+    """Each vector's level, and all upper-level link lists end to end (what hnswlib's
+    ``__getstate__`` gives), from the link section: per vector, its lists' size in bytes
+    (0 for a vector on level 0 only) followed by the lists."""
+    size = len(words)
+    # next_set[k]: the first nonzero word at or after k, so that runs of level-0 vectors
+    # (one zero word each) are stepped over at once
+    index_type = np.int32 if size < 2**31 else np.int64
+    at = np.where(words != 0, np.arange(size, dtype=index_type), index_type(size))
+    next_set = np.minimum.accumulate(at[::-1])[::-1].copy().data
+    sizes = np.ascontiguousarray(words).data
+    levels = np.zeros(count, np.int32)
+    starts: list[int] = []
+    lengths: list[int] = []
+    vector, word = 0, 0
+    while word < size:
+        found = next_set[word]
+        vector += found - word
+        if found == size:
+            word = size
+            break
+        nbytes = sizes[found]
+        if vector >= count or nbytes % per_links:
+            raise ValueError("graph link section does not parse")
+        levels[vector] = nbytes // per_links
+        starts.append(found + 1)
+        lengths.append(nbytes // WORD)
+        vector, word = vector + 1, found + 1 + nbytes // WORD
+    if vector != count or word != size:
+        raise ValueError("graph link section does not hold one list per vector")
+    if not starts:
+        return levels, np.zeros(0, np.uint32)
+    first = np.repeat(np.array(starts) - np.cumsum([0, *lengths[:-1]]), lengths)
+    return levels, words[first + np.arange(len(first))]

@@ -180,37 +180,36 @@ class ChannelIndex:
         return np.unique(near[self._slot_shared[near] > 0])
 
     def save(self, stem: Path) -> list[Path]:
-        """Write the index next to ``stem`` (its graph, see ``graph_file``, and ``stem``.npz);
-        the files written. Adds and removes wait while it is copied, not while it is
-        written; searches go on."""
+        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. Searches go
+        on meanwhile; adds and removes wait."""
         with self._lock.read():
             ids = np.fromiter(self._images, np.int64, len(self._images))
             rows = [self._images[i] for i in ids.tolist()]
-            graph = graph_file.state(self._ix)
-            slots: dict[str, Any] = {
-                "dim": self.dim,
-                "cap": self._cap,
-                "next": self._next,
-                "free": np.array(self._free, np.int64),
-                "slot_img": self._slot_img.copy(),
-                "slot_xy": self._slot_xy.copy(),
-                "slot_geo": self._slot_geo.copy(),
-                "slot_shared": self._slot_shared.copy(),
-                "ids": ids,
-                "lengths": np.array([len(r) for r in rows], np.int64),
-                "flat": np.concatenate(rows) if rows else np.zeros(0, np.int32),
-            }
-        written = graph_file.write(graph, stem)
-        arrays = stem.with_suffix(".npz")
-        with arrays.open("wb") as out:
-            np.savez(out, **slots)
-        return [*written, arrays]
+            lengths = np.array([len(r) for r in rows], np.int64)
+            flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
+            graph, arrays = graph_file.save(self._ix, stem), stem.with_suffix(".npz")
+            with arrays.open("wb") as out:
+                np.savez(
+                    out,
+                    dim=self.dim,
+                    cap=self._cap,
+                    next=self._next,
+                    free=np.array(self._free, np.int64),
+                    slot_img=self._slot_img,
+                    slot_xy=self._slot_xy,
+                    slot_geo=self._slot_geo,
+                    slot_shared=self._slot_shared,
+                    ids=ids,
+                    lengths=lengths,
+                    flat=flat,
+                )
+        return [graph, arrays]
 
     @classmethod
     def load(cls, stem: Path, dim: int, cfg: Config | None = None) -> ChannelIndex:
         """An index written by ``save`` (of descriptors of ``dim``); raises ValueError or
         OSError on a damaged one. The slot arrays are read on another thread while the graph
-        loads (numpy lets go of the GIL while it reads, hnswlib does not)."""
+        loads."""
         with ThreadPoolExecutor(1) as reader:
             pending = reader.submit(_read_arrays, stem.with_suffix(".npz"))
             try:
