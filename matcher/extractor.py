@@ -1,12 +1,12 @@
-"""Catalog images' features, extracted in a child process at a low CPU priority.
+"""Catalog images' features, extracted in child processes at a low CPU priority.
 
 A replica's searches and adds share its cores, and a target's extraction costs several
 queries'. The child runs at ``Settings.add_nice`` (10 by default), so while a FindImage runs
 the kernel gives it most of the cores and the add takes what the search leaves; with no
 search running the add has every core. OpenCV's threads inherit the child's priority.
-The child also keeps the decode's and the synthetic views' heap churn out of the replica's
-memory. A child that dies (killed for memory, say) fails only the job it held: the next job
-starts another.
+The children also keep the decode's and the synthetic views' heap churn out of the replica's
+memory. A child that dies (killed for memory, say) fails the jobs the children held at the
+time (the pool ends them all): the next job starts new ones.
 """
 
 from __future__ import annotations
@@ -67,11 +67,12 @@ def _extract(image: bytes, limits: Limits, deadline: float) -> Features | Result
 
 
 class TargetExtractor:
-    """One child process extracting catalog images' features, one at a time."""
+    """Child processes extracting catalog images' features, ``jobs`` at a time."""
 
-    def __init__(self, nice: int, threads: int) -> None:
+    def __init__(self, nice: int, threads: int, jobs: int = 1) -> None:
         self.nice = nice
         self.threads = threads
+        self.jobs = jobs
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -80,12 +81,12 @@ class TargetExtractor:
         # new child starts in milliseconds. Both die with the replica (matcher/lifeline.py).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(["matcher.forkserver_preload"])
-        return ProcessPoolExecutor(1, mp_context=context, initializer=_start_child,
+        return ProcessPoolExecutor(self.jobs, mp_context=context, initializer=_start_child,
                                    initargs=(self.nice, self.threads))
 
     async def start(self) -> int:
-        """Start the child now, so that the first AddImage does not wait for its imports;
-        its process id."""
+        """Start a child now, so that the first AddImage does not wait for its imports; its
+        process id."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._pool, os.getpid)
 
@@ -103,7 +104,7 @@ class TargetExtractor:
         except BrokenProcessPool as e:
             if pool is self._pool:
                 self._restart()
-            raise ExtractorDied("the target extraction process ended during the job") from e
+            raise ExtractorDied("a target extraction process ended during the job") from e
         if result is None:
             raise Expired
         if isinstance(result, ResultCode):
@@ -111,12 +112,12 @@ class TargetExtractor:
         return result
 
     def _restart(self) -> None:
-        log.warning("the target extraction process ended; starting another")
+        log.warning("a target extraction process ended; starting others")
         self._pool.shutdown(wait=False)
         self._pool = self._new_pool()
 
     async def close(self, grace: float = STOP_GRACE) -> None:
-        """Stop the child: a job it still holds gets ``grace`` seconds, then it is killed.
+        """Stop the children: a job one still holds gets ``grace`` seconds, then it is killed.
         The event loop is not held meanwhile."""
         processes = list(self._pool._processes.values())  # the executor has no public handle
         self._pool.shutdown(wait=False, cancel_futures=True)

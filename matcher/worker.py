@@ -137,8 +137,8 @@ def replying(name: JobName, job: Job, reply_ttl: float, owner: str) -> WorkerCor
 
 
 def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[PromptWorker]:
-    """The replica's workers: its shard's searches, its shard's adds (one at a time) and
-    the shared extract queue."""
+    """The replica's workers: its shard's searches, its shard's adds (``add_jobs`` at a
+    time) and the shared extract queue."""
     assert settings.redis_url is not None
     shard = matcher.shard.shard
     common = {
@@ -166,7 +166,7 @@ def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[Pr
         worker(shard_queue(shard), JobName.SEARCH, matcher.search, settings.matcher_jobs),
         worker(EXTRACT_QUEUE, JobName.EXTRACT_QUERY, matcher.extract_query,
                settings.matcher_jobs),
-        worker(add_queue(shard), JobName.ADD_IMAGE, matcher.add_image, 1),
+        worker(add_queue(shard), JobName.ADD_IMAGE, matcher.add_image, settings.add_jobs),
     ]
 
 
@@ -340,7 +340,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
     if pool is None:
         return
     executor = ThreadPoolExecutor(settings.matcher_threads, thread_name_prefix=f"shard{shard}")
-    extractor = TargetExtractor(settings.add_nice, settings.query_threads)
+    extractor = TargetExtractor(settings.add_nice, settings.query_threads, settings.add_jobs)
     replica = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     try:
         known = await shard_map(pool, settings.shards)

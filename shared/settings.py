@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # and a lone add all of them; at 19 adds all but stop while searches keep the cores busy
     # (BENCHMARKS.md, "AddImage below FindImage's priority").
     add_nice: int = Field(10, ge=0, le=19)
+    # AddImage jobs each replica runs at once, each in its own extraction process (a
+    # target's extraction uses about one core): one per core lets a bulk import use them all.
+    add_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each

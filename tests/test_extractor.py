@@ -66,6 +66,25 @@ async def test_a_killed_child_costs_at_most_the_job_it_held(extractor: TargetExt
 
 
 
+async def test_adds_at_once_run_in_children_of_their_own_at_the_lower_priority() -> None:
+    extractor = TargetExtractor(nice=10, threads=1, jobs=2)
+    try:
+        image = target(COVER)
+        both = [asyncio.create_task(extractor.extract(image, LIMITS, time.time() + 60))
+                for _ in range(2)]
+        nice: list[int] = []
+        for _ in range(500):  # until both children have started (and set their priority)
+            nice = [psutil.Process(pid).nice() for pid in extractor._pool._processes]
+            if nice == [10, 10] or all(t.done() for t in both):
+                break
+            await asyncio.sleep(0.02)
+        assert nice == [10, 10]
+        first, second = await asyncio.gather(*both)
+        assert np.array_equal(first.desc, second.desc)
+    finally:
+        await extractor.close()
+
+
 CHILD_NICE = """
 import asyncio, psutil
 from matcher.extractor import TargetExtractor
