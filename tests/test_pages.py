@@ -14,7 +14,7 @@ import asyncpg
 import cv2
 import numpy as np
 from arq.connections import ArqRedis
-from playwright.async_api import Page, Request, Response
+from playwright.async_api import Page, Request, Response, expect
 
 from cloudreco import admin
 from shared.codes import ResultCode
@@ -57,6 +57,13 @@ def _same_origin(page: Page, base: str) -> list[str]:
     return elsewhere
 
 
+async def test_scan_is_served_with_a_policy_that_runs_only_its_own_files(api: Api) -> None:
+    for path in ("/scan", "/scan/scan.js"):
+        policy = (await api.client.get(path)).headers["Content-Security-Policy"]
+        assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy, path
+        assert "unsafe" not in policy and "script-src" not in policy, path
+
+
 async def test_scan_outlines_the_target_the_camera_shows_and_shows_its_metadata(
         api: Api, tmp_path: Path) -> None:
     key, photo, camera = await _scan_page(api, tmp_path, "scan")
@@ -68,7 +75,7 @@ async def test_scan_outlines_the_target_the_camera_shows_and_shows_its_metadata(
         elsewhere = _same_origin(page, api.url)
         await page.goto(f"{api.url}scan#username={key.name}&secretkey={key.secret}"
                         "&channel=posters")
-        await page.wait_for_function("document.body.dataset.state === 'found'")
+        await page.wait_for_selector("body[data-state=found]")
         assert await page.text_content("#identifier") == "building"
         assert '"title": "Office building"' in (await page.text_content("#metadata") or "")
         points = await page.get_attribute("#outline", "points") or ""
@@ -123,10 +130,9 @@ async def test_scan_asks_one_frame_at_a_time_and_less_often_when_limited(
         page.on("response", answered)
         await page.goto(f"{api.url}scan#username={key.name}&secretkey={key.secret}")
         limited = ResultCode.RATE_LIMITED
-        await page.wait_for_function(
-            "document.getElementById('error').textContent"
-            f" === '{int(limited)} {limited.message}'")
-        await page.wait_for_function("document.body.dataset.state === 'found'")
+        await expect(page.locator("#error")).to_have_text(f"{int(limited)} {limited.message}",
+                                                          timeout=30_000)
+        await page.wait_for_selector("body[data-state=found]")
         codes = [(await a.json())["returncode"] for a in answers]
     # never two requests at once: each is sent after the answer to the one before
     kinds = [kind for kind, _ in events]
@@ -143,7 +149,7 @@ async def test_scan_shows_a_refusal_with_its_code_and_stops(api: Api, tmp_path: 
     async with chromium(camera) as browser:
         page = await browser.new_page()
         await page.goto(f"{api.url}scan?username={key.name}&secretkey=wrong-secret")
-        await page.wait_for_function("document.body.dataset.state === 'stopped'")
+        await page.wait_for_selector("body[data-state=stopped]")
         bad = ResultCode.BAD_SECRET
         assert await page.text_content("#error") == f"{int(bad)} {bad.message}"
         assert await page.is_visible("#key")  # the form, to give another key
@@ -154,8 +160,7 @@ async def test_scan_shows_a_refusal_with_its_code_and_stops(api: Api, tmp_path: 
         await page.fill("input[name=username]", "alice")
         await page.fill("input[name=secretkey]", "alice-secret-0123456789")
         await page.click("button[type=submit]")
-        await page.wait_for_function("document.getElementById('error').textContent"
-                                     ".includes('ak_')")
+        await expect(page.locator("#error")).to_contain_text("ak_")
         assert sent == []
 
 
