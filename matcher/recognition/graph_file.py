@@ -29,7 +29,7 @@ HEADER = struct.Struct("<6QiI3QdQ")
 WORD = 4  # the link section is in 32-bit words: a list's size in bytes, then the list
 LABEL = 8
 DELETED = 0x01  # in the third byte of a vector's level-0 link header
-SEED = 100
+SEED = 100  # the graphs' random seed (their levels), as ChannelIndex makes them
 
 
 def path(stem: Path) -> Path:

@@ -39,7 +39,7 @@ class ChannelIndex:
             max_elements=self._cap,
             M=self.cfg.M,
             ef_construction=self.cfg.ef_construction,
-            random_seed=100,
+            random_seed=graph_file.SEED,
         )
         self._ix.set_ef(self.cfg.ef)
         # Per index slot: its image, its keypoint as a fraction of the image's width and
