@@ -83,8 +83,11 @@ class Settings(BaseSettings):
     # (BENCHMARKS.md, "AddImage below FindImage's priority").
     add_nice: int = Field(10, ge=0, le=19)
     # AddImage jobs each replica runs at once, each in its own extraction process (a
-    # target's extraction uses about one core): one per core lets a bulk import use them all.
-    add_jobs: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    # target's extraction uses about one core). Half the cores by default: on 2 cores a
+    # second add at once took the answered FindImage p95 at 64 users to 1.8-2.2x its
+    # one-user value, against 1.3-1.7x with one (BENCHMARKS.md, "AddImage below FindImage's
+    # priority"). Raise it for a bulk import, to its core count.
+    add_jobs: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
     # Where replicas keep index snapshots (default: <data_dir>/snapshots), and how often each
