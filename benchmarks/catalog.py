@@ -179,13 +179,17 @@ async def history(images: int, per_day: int, days: int) -> str:
         shutil.rmtree(work, ignore_errors=True)
 
 
+PARTS = ("gateway", "matcher", "other", "postgres", "redis")  # as LocalStack names them
+
+
 @dataclasses.dataclass
 class Block:
-    """One block of the import: wall seconds and stack CPU seconds per image, and the host's
-    one-minute load average at its end (other work on the machine)."""
+    """One block of the import: wall seconds and stack CPU seconds per image (in all and by
+    part of the stack), and the host's one-minute load average at its end (other work)."""
 
     wall: float
     cpu: float
+    parts: dict[str, float]
     load: float
 
 
@@ -195,8 +199,8 @@ async def import_blocks(stack: LocalStack, secret: str, paths: list[Path], block
     ``cloudreco.client``, which sends an add answered 20015 again (with backoff): a busy host
     slows the import instead of thinning it."""
     queue = list(reversed(paths))
-    def mark() -> tuple[float, float, float]:
-        return time.perf_counter(), sum(stack.cpu_seconds().values()), os.getloadavg()[0]
+    def mark() -> tuple[float, dict[str, float], float]:
+        return time.perf_counter(), stack.cpu_seconds(), os.getloadavg()[0]
 
     marks = [mark()]
     answers: Counter[str] = Counter()
@@ -217,8 +221,10 @@ async def import_blocks(stack: LocalStack, secret: str, paths: list[Path], block
     async with AsyncClient(stack.url, USER, secret, retries=10, connections=ADD_CLIENTS,
                            timeout=120) as client:
         await asyncio.gather(*(worker(client) for _ in range(ADD_CLIENTS)))
-    blocks = [Block((b[0] - a[0]) / block, (b[1] - a[1]) / block, b[2])
-              for a, b in itertools.pairwise(marks)]
+    blocks = []
+    for (t0, cpu0, _), (t1, cpu1, load) in itertools.pairwise(marks):
+        parts = {p: (cpu1.get(p, 0.0) - cpu0.get(p, 0.0)) / block for p in PARTS}
+        blocks.append(Block((t1 - t0) / block, sum(parts.values()), parts, load))
     return blocks, answers
 
 
@@ -232,17 +238,19 @@ def import_run(data: Path, count: int, block: int) -> str:
             blocks, answers = asyncio.run(import_blocks(stack, secret, paths, block))
         finally:
             stack.stop()
-    lines = ["| block | wall ms per image | stack CPU ms per image | load average at its end |",
-             "|---|---|---|---|"]
-    lines += [f"| {i + 1} | {1000 * b.wall:.0f} | {1000 * b.cpu:.0f} | {b.load:.1f} |"
+    lines = ["| block | wall ms per image | stack CPU ms per image | of it: " + " / ".join(PARTS)
+             + " | load average at its end |", "|---|---|---|---|---|"]
+    lines += [f"| {i + 1} | {1000 * b.wall:.0f} | {1000 * b.cpu:.0f} | "
+              + " / ".join(f"{1000 * b.parts[p]:.0f}" for p in PARTS) + f" | {b.load:.1f} |"
               for i, b in enumerate(blocks)]
     first, last = blocks[0], blocks[-1]
     return (f"{len(paths):,} distractors added to one channel by {ADD_CLIENTS} clients through"
             f" AddImage ({', '.join(f'{n:,} {k}' for k, n in sorted(answers.items()))}), in"
             f" blocks of {block:,}. Stack"
-            f" CPU: every process of the stack (LocalStack.cpu_seconds: gateways, matcher and"
-            f" its extraction process, Redis, and the detached Postgres), which the host's"
-            f" other work does not"
+            f" CPU: every process of the stack (LocalStack.cpu_seconds: gateways, matcher,"
+            f" other = its extraction processes, Redis, and the detached Postgres's server"
+            f" processes while they run: Postgres's short-lived workers, autovacuum's, are not"
+            f" counted), which the host's other work does not"
             f" inflate as it does wall time. {machine()}.\n\n" + "\n".join(lines)
             + f"\n\nFirst block {1000 * first.wall:.0f} ms wall, {1000 * first.cpu:.0f} ms"
             f" CPU per image; last block {1000 * last.wall:.0f} ms wall,"

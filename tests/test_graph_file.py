@@ -1,5 +1,6 @@
-"""hnswlib's graph file read back in bulk: the same graph as hnswlib's own loader gives, and
-a damaged file refused before hnswlib is handed anything."""
+"""hnswlib's graph file, written by a fork of the process and read back in bulk: the same
+graph as hnswlib's own loader gives, and a damaged file refused before hnswlib is handed
+anything."""
 
 import struct
 from collections.abc import Callable
@@ -31,7 +32,7 @@ def _queries() -> np.ndarray:
 
 def _saved(tmp_path: Path, graph: hnswlib.Index) -> tuple[hnswlib.Index, hnswlib.Index]:
     """The graph read back by this module and by hnswlib's ``load_index``."""
-    graph_file.save(graph, tmp_path / "c1")
+    graph_file.start_save(graph, tmp_path / "c1").wait()
     theirs = hnswlib.Index(space="l2", dim=DIM)
     theirs.load_index(str(tmp_path / "c1.hnsw"), max_elements=0)
     return graph_file.load(tmp_path / "c1", DIM), theirs
@@ -51,6 +52,21 @@ def test_a_graph_reads_back_as_hnswlibs_own_loader_reads_it(tmp_path: Path) -> N
     assert 0 not in ours.knn_query(_queries(), k=5)[0]  # a deleted label stays deleted
     ours.add_items(np.ones((1, DIM), np.float32), [99999])  # and it takes adds
     assert ours.knn_query(np.ones((1, DIM), np.float32), k=1)[0][0, 0] == 99999
+
+
+def test_the_file_holds_the_graph_as_it_was_when_the_save_started(tmp_path: Path) -> None:
+    graph = _graph(3000)
+    saving = graph_file.start_save(graph, tmp_path / "c1")
+    graph.add_items(np.ones((5, DIM), np.float32), np.arange(5) + 10**6)  # while it writes
+    saving.wait()
+    assert graph_file.load(tmp_path / "c1", DIM).get_current_count() == 3000
+    assert graph.get_current_count() == 3005
+
+
+def test_a_writer_that_cannot_write_the_whole_file_is_an_os_error(tmp_path: Path) -> None:
+    saving = graph_file.start_save(_graph(100), tmp_path / "missing" / "c1")
+    with pytest.raises(OSError, match="ended with"):  # hnswlib itself says nothing
+        saving.wait()
 
 
 def test_an_empty_graph_reads_back(tmp_path: Path) -> None:
@@ -92,7 +108,7 @@ DAMAGE: dict[str, Callable[[bytes], bytes]] = {
 
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_a_damaged_graph_file_is_refused(tmp_path: Path, damage: str) -> None:
-    graph_file.save(_graph(2000), tmp_path / "c1")
+    graph_file.start_save(_graph(2000), tmp_path / "c1").wait()
     saved = tmp_path / "c1.hnsw"
     saved.write_bytes(DAMAGE[damage](saved.read_bytes()))
     with pytest.raises(ValueError, match="graph"):
@@ -100,6 +116,6 @@ def test_a_damaged_graph_file_is_refused(tmp_path: Path, damage: str) -> None:
 
 
 def test_a_graph_of_other_dimensions_is_refused(tmp_path: Path) -> None:
-    graph_file.save(_graph(100), tmp_path / "c1")
+    graph_file.start_save(_graph(100), tmp_path / "c1").wait()
     with pytest.raises(ValueError, match="dimensional"):
         graph_file.load(tmp_path / "c1", DIM + 1)

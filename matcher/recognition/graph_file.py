@@ -1,4 +1,10 @@
-"""An hnswlib graph on disk, in hnswlib's own file format, read back in bulk.
+"""An hnswlib graph on disk, in hnswlib's own file format: written by a fork of the process,
+read back in bulk.
+
+hnswlib holds the GIL while it writes a graph (about 10 s at 9.2 million vectors), which
+stopped the replica's event loop for that long: it dropped out of its shard's live replicas
+at every snapshot. ``start_save`` writes from a fork instead, which sees the graph as it was
+at the fork; the replica only waits for the fork, and pages it changes meanwhile are copied.
 
 hnswlib's ``load_index`` asks the file for its position twice per vector (an ``lseek`` each)
 and reads every vector's upper-level links with a call of its own: at 9.2 million vectors that
@@ -14,13 +20,19 @@ neighbour's number) is what the snapshot's checksums catch, before anything sear
 
 from __future__ import annotations
 
+import os
+import signal
 import struct
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import hnswlib
 import numpy as np
 from numpy.typing import NDArray
+
+from matcher.lifeline import die_with_parent
 
 # hnswlib's header: offsetLevel0_, max_elements_, cur_element_count, size_data_per_element_,
 # label_offset_, offsetData_ (size_t), maxlevel_ (int), enterpoint_node_ (unsigned int),
@@ -36,11 +48,49 @@ def path(stem: Path) -> Path:
     return stem.with_suffix(".hnsw")
 
 
-def save(graph: hnswlib.Index, stem: Path) -> Path:
-    """Write ``graph`` to ``stem``.hnsw; the file written."""
+@dataclass(frozen=True)
+class Saving:
+    """A graph being written by a fork of this process."""
+
+    pid: int
+    path: Path
+
+    def wait(self) -> Path:
+        """The file, once written; raises OSError when the writer failed."""
+        _, status = os.waitpid(self.pid, 0)  # lets go of the GIL while it waits
+        code = os.waitstatus_to_exitcode(status)
+        if code != 0:
+            raise OSError(f"the process writing {self.path} ended with {code}")
+        return self.path
+
+
+def start_save(graph: hnswlib.Index, stem: Path) -> Saving:
+    """Start writing ``graph`` as it is now to ``stem``.hnsw, in a fork of this process. The
+    caller keeps the graph unchanged until this returns, and may change it after."""
     saved = path(stem)
-    graph.save_index(str(saved))
-    return saved
+    with warnings.catch_warnings():
+        # Python 3.12+ warns of fork in a threaded process: the fork runs hnswlib's writer
+        # only, which takes no lock another thread may hold, then _exit()s.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            _become_writer()
+            graph.save_index(str(saved))  # says nothing when it cannot write (a full disk)
+            code = 0 if os.path.getsize(saved) == graph.index_file_size() else 2
+        finally:
+            os._exit(code)
+    return Saving(pid, saved)
+
+
+def _become_writer() -> None:
+    """In the fork: end with the replica, and take no signal as the replica's event loop
+    (its wake-up descriptor is shared with the replica)."""
+    die_with_parent()
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_DFL)
 
 
 def load(stem: Path, dim: int) -> hnswlib.Index:

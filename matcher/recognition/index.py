@@ -180,29 +180,32 @@ class ChannelIndex:
         return np.unique(near[self._slot_shared[near] > 0])
 
     def save(self, stem: Path) -> list[Path]:
-        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. Searches go
-        on meanwhile; adds and removes wait."""
+        """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. The graph is
+        written by a fork of the process (``graph_file.start_save``): adds and removes wait
+        only while the slot arrays are copied and the process forks; searches go on."""
         with self._lock.read():
             ids = np.fromiter(self._images, np.int64, len(self._images))
             rows = [self._images[i] for i in ids.tolist()]
-            lengths = np.array([len(r) for r in rows], np.int64)
-            flat = np.concatenate(rows) if rows else np.zeros(0, np.int32)
-            graph, arrays = graph_file.save(self._ix, stem), stem.with_suffix(".npz")
+            slots: dict[str, Any] = {
+                "dim": self.dim,
+                "cap": self._cap,
+                "next": self._next,
+                "free": np.array(self._free, np.int64),
+                "slot_img": self._slot_img.copy(),
+                "slot_xy": self._slot_xy.copy(),
+                "slot_geo": self._slot_geo.copy(),
+                "slot_shared": self._slot_shared.copy(),
+                "ids": ids,
+                "lengths": np.array([len(r) for r in rows], np.int64),
+                "flat": np.concatenate(rows) if rows else np.zeros(0, np.int32),
+            }
+            saving = graph_file.start_save(self._ix, stem)
+        arrays = stem.with_suffix(".npz")
+        try:
             with arrays.open("wb") as out:
-                np.savez(
-                    out,
-                    dim=self.dim,
-                    cap=self._cap,
-                    next=self._next,
-                    free=np.array(self._free, np.int64),
-                    slot_img=self._slot_img,
-                    slot_xy=self._slot_xy,
-                    slot_geo=self._slot_geo,
-                    slot_shared=self._slot_shared,
-                    ids=ids,
-                    lengths=lengths,
-                    flat=flat,
-                )
+                np.savez(out, **slots)
+        finally:
+            graph = saving.wait()
         return [graph, arrays]
 
     @classmethod
