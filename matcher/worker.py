@@ -16,7 +16,7 @@ import socket
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 STOP_GRACE = 5.0  # seconds running jobs get to finish when the matcher stops
 MAP_CHECK = 5.0  # seconds between checks that the shard map has not changed under us
 STABLE = 30.0  # seconds a reconnection must last before backoff starts again from short
+CANCEL_AGAIN = 0.5  # seconds before a task that went on after its cancel is cancelled again
 
 Job = Callable[[dict[str, Any], dict[str, Any]], Awaitable[Any]]
 # arq's own pause between queue looks, once the doorbell has rung or timed out.
@@ -171,7 +172,9 @@ def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[Pr
 
 
 async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
-    """Finish the queued and running jobs (up to ``grace`` seconds), then close.
+    """Finish the queued and running jobs (up to ``grace`` seconds), then close: arq's close
+    cancels what still runs and waits for it, up to ``grace`` seconds more, after which the
+    worker's connections are closed under any job that still has not ended.
 
     Burst mode makes arq's poll loop end by itself once the queue is empty; cancelling that
     loop instead (as arq's ``close`` does) can cut a Redis pipeline in half and cancels
@@ -182,14 +185,25 @@ async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
         done, _ = await asyncio.wait([worker.main_task], timeout=grace)
         if not done:
             worker.main_task.cancel()
-    await worker.close()
+    closing = asyncio.create_task(worker.close())
+    done, _ = await asyncio.wait([closing], timeout=grace)
+    if not done:
+        log.warning("%s: jobs still running %.0f s after they were cancelled; closing under "
+                    "them", worker.queue_name, grace)
+        closing.cancel()
+        await _disconnect(worker)
 
 
 async def _discard(worker: Worker) -> None:
     """Close a worker whose Redis connection failed, and every socket it held."""
     with contextlib.suppress(Exception):
-        await worker.close()
+        await asyncio.wait_for(worker.close(), STOP_GRACE)
+    await _disconnect(worker)
+
+
+async def _disconnect(worker: Worker) -> None:
     pool: ArqRedis | None = worker._pool  # None once closed, or if it never connected
+    worker._pool = None
     if pool is not None:
         await pool.connection_pool.disconnect()
         await pool.aclose()
@@ -201,13 +215,13 @@ def _stats(state: Shard, process: psutil.Process) -> ReplicaStats:
                         process.memory_info().rss, state.saved_at or 0.0)
 
 
-async def _heartbeat(redis: Redis, state: Shard, replica: str) -> None:
+async def _heartbeat(redis: Redis, state: Shard, replica: str, until: asyncio.Event) -> None:
     """Keep this replica in its shard's live set, and its stats (``shared/replica_stats.py``)
-    beside it; raises when Redis fails."""
+    beside it, until ``until`` is set; raises when Redis fails."""
     key = replicas_key(state.shard)
     stats = stats_key(state.shard, replica)
     process = psutil.Process()
-    while True:
+    while not until.is_set():
         now = time.time() * 1000
         async with redis.pipeline(transaction=False) as pipe:
             pipe.zadd(key, {replica: now + LIVENESS * 1000})
@@ -215,7 +229,23 @@ async def _heartbeat(redis: Redis, state: Shard, replica: str) -> None:
             pipe.hset(stats, mapping=_stats(state, process).to_redis())
             pipe.pexpire(stats, int(STATS_TTL * 1000))
             await pipe.execute()
-        await asyncio.sleep(HEARTBEAT)
+        await sleep_unless(until, HEARTBEAT)
+
+
+async def finish(tasks: Sequence[asyncio.Task[Any]], grace: float = STOP_GRACE) -> bool:
+    """Cancel ``tasks`` and wait up to ``grace`` seconds for them to end, cancelling again
+    any that goes on: redis-py can lose a cancellation that arrives while a command sets up
+    its timeout (redis/redis-py#2551), and the task then runs on. Whether all ended."""
+    deadline = time.monotonic() + grace
+    pending = {t for t in tasks if not t.done()}
+    while pending and (left := deadline - time.monotonic()) > 0:
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=min(CANCEL_AGAIN, left))
+    for t in tasks:
+        if t.done() and not t.cancelled():
+            t.exception()  # retrieved: the caller reads the ones it needs
+    return not pending
 
 
 async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
@@ -229,25 +259,29 @@ async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
         workers = build_workers(settings, matcher, replica)
         redis = Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=2)
         tasks = [asyncio.create_task(w.async_run()) for w in workers]
-        beat = asyncio.create_task(_heartbeat(redis, matcher.shard, replica))
+        beating = asyncio.Event()
+        beat = asyncio.create_task(_heartbeat(redis, matcher.shard, replica, beating))
         stopping = asyncio.create_task(stop.wait())
         started = time.monotonic()
         done, _ = await asyncio.wait([*tasks, beat, stopping],
                                      return_when=asyncio.FIRST_COMPLETED)
-        beat.cancel()
+        beating.set()
+        # the heartbeat ends before the replica leaves the live set, so it cannot add it back
+        if not await finish([beat]):
+            log.warning("shard %d: the heartbeat did not end", shard)
         if stop.is_set():
             with contextlib.suppress(*GONE):
                 await redis.zrem(replicas_key(shard), replica)
                 await redis.delete(stats_key(shard, replica))
             await asyncio.gather(*(drain(w) for w in workers), return_exceptions=True)
-            await asyncio.gather(*tasks, beat, return_exceptions=True)
+            if not await finish(tasks):
+                log.warning("shard %d: a queue worker did not end", shard)
             await redis.aclose()
             return
         stopping.cancel()
         failures = [t.exception() for t in done if not t.cancelled()]
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, beat, return_exceptions=True)
+        if not await finish(tasks):
+            log.warning("shard %d: a queue worker did not end", shard)
         for w in workers:
             await _discard(w)
         await redis.connection_pool.disconnect()
@@ -367,7 +401,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
         queues = asyncio.create_task(_serve_queues(settings, matcher, replica, stop))
         await asyncio.wait([queues, watcher, follower], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
-        watcher.cancel()
+        await finish([watcher])
         await asyncio.gather(queues, follower, watcher, return_exceptions=True)
         for task in (watcher, follower):
             if not task.cancelled() and task.exception() is not None:
@@ -377,7 +411,12 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
     finally:
         executor.shutdown(wait=True, cancel_futures=True)
         await extractor.close()
-        await pool.close()
+        try:  # close waits for every connection to be released; none is held by now
+            await asyncio.wait_for(pool.close(), STOP_GRACE)
+        except TimeoutError:
+            log.warning("shard %d: Postgres connections still held %.0f s after the stop; "
+                        "closed under their holders", shard, STOP_GRACE)
+            pool.terminate()
 
 
 def main(settings: Settings, shard: int) -> None:

@@ -5,6 +5,7 @@ and the gateway as the real aiohttp app on a real socket."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import time
 import uuid
@@ -116,6 +117,16 @@ async def redis(settings: Settings) -> AsyncIterator[ArqRedis]:
     await pool.aclose()
 
 
+STOP_WITHIN = 30.0
+
+
+def _task_stacks() -> str:
+    out = io.StringIO()
+    for task in asyncio.all_tasks():
+        task.print_stack(file=out)
+    return out.getvalue()
+
+
 class Shards:
     """The matcher replicas of a test, each a real ``serve`` task that can be stopped and
     started again (a restart loads the shard's snapshot, or rebuilds it from Postgres)."""
@@ -145,10 +156,15 @@ class Shards:
         raise AssertionError(f"a replica of shard {shard} did not start")
 
     async def stop(self, shard: int) -> None:
-        """Stop every replica of ``shard``."""
+        """Stop every replica of ``shard``; a replica that does not end within STOP_WITHIN
+        fails the test with the stacks of every task still running."""
         for task, stop in self.running.pop(shard, []):
             stop.set()
-            await task
+            done, _ = await asyncio.wait([task], timeout=STOP_WITHIN)
+            if not done:
+                raise AssertionError(f"a replica of shard {shard} did not stop in "
+                                     f"{STOP_WITHIN:.0f} s:\n{_task_stacks()}")
+            task.result()
 
     async def stop_all(self) -> None:
         for shard in list(self.running):

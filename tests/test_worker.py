@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 import uuid
 from typing import Any, cast
@@ -10,6 +12,7 @@ from arq.connections import ArqRedis
 
 from matcher import features
 from matcher.imaging import Limits
+from matcher.worker import finish
 from shared.jobs import JobName, Reply, Search, reply_key, shard_queue, unpack
 from tests.conftest import Shards
 from tests.images import photo_of
@@ -37,3 +40,41 @@ async def test_a_job_past_its_deadline_is_dropped_unrun(redis: ArqRedis, shards:
     job_id = await _search(redis, time.time() - 1)
     # a job that ran pushes its reply within milliseconds; this one never does
     assert await cast(Any, redis.blpop([reply_key(job_id)], timeout=1.5)) is None
+
+
+async def test_a_task_that_goes_on_after_its_cancel_is_cancelled_again() -> None:
+    """As a Redis call that loses its cancellation does: the replica's stop still ends it."""
+    cancels = 0
+
+    async def beat() -> None:
+        nonlocal cancels
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                cancels += 1
+                if cancels == 1:
+                    continue  # the first cancellation is lost
+                raise
+
+    task = asyncio.create_task(beat())
+    await asyncio.sleep(0)
+    assert await finish([task], grace=3)
+    assert task.cancelled() and cancels == 2
+
+
+async def test_a_task_that_never_ends_is_given_up_after_the_grace() -> None:
+    released = asyncio.Event()
+
+    async def stubborn() -> None:
+        while not released.is_set():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(0.1)
+
+    task = asyncio.create_task(stubborn())
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    assert not await finish([task], grace=1)
+    assert time.monotonic() - started < 3
+    released.set()
+    await task
