@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from matcher.recognition import CFG, Features
 from matcher.recognition.candidates import Pairs
@@ -10,7 +11,13 @@ from matcher.recognition.geometry import clusters, own_inliers
 from matcher.recognition.outline import inside, outline_ok
 from matcher.recognition.pca import PCA, project
 from matcher.recognition.sharing import shared_hits
-from matcher.recognition.slots import from_fraction, from_geo, to_fraction, to_geo
+from matcher.recognition.slots import (
+    SlotTable,
+    from_fraction,
+    from_geo,
+    to_fraction,
+    to_geo,
+)
 from matcher.recognition.verify import one_to_one
 from matcher.recognition.votes import vote
 
@@ -25,6 +32,33 @@ def test_stored_keypoints_keep_position_orientation_and_size() -> None:
     assert known.all()
     assert np.abs((a - angle + 180) % 360 - 180).max() <= 360 / 512 + 1e-6
     assert np.abs(np.log2(s / size)).max() <= 1 / 32 + 1e-6
+
+
+def test_removed_slots_are_reused_before_new_ones_and_survive_a_snapshot() -> None:
+    table = SlotTable(16)
+    first = table.take(5)
+    table.img[first] = 7
+    table.release(first[1:3])
+    assert table.used == 3 and table.img[first[1:3]].tolist() == [-1, -1]
+    again = table.take(4)
+    assert sorted(again[:2].tolist()) == sorted(first[1:3].tolist())
+    assert again[2:].tolist() == [5, 6]
+    assert not table.fits(10) and table.fits(9)
+    table.grow(32)
+    assert table.cap == 32 and table.fits(25)
+    restored = SlotTable.from_arrays(table.arrays())
+    assert (restored.next, restored.free, restored.img.tolist()) == (
+        table.next,
+        table.free,
+        table.img.tolist(),
+    )
+
+
+def test_slot_arrays_of_different_lengths_are_refused() -> None:
+    arrays = SlotTable(16).arrays()
+    arrays["slot_xy"] = arrays["slot_xy"][:8]
+    with pytest.raises(ValueError):
+        SlotTable.from_arrays(arrays)
 
 
 def test_descriptors_are_projected_to_unit_length() -> None:

@@ -18,7 +18,7 @@ from matcher.recognition.config import CFG, Config
 from matcher.recognition.features import Features, Match
 from matcher.recognition.pca import PCA
 from matcher.recognition.sharing import shared_hits
-from matcher.recognition.slots import to_fraction, to_geo
+from matcher.recognition.slots import SlotTable, to_fraction, to_geo
 from matcher.recognition.verify import Debug, check
 from matcher.recognition.votes import vote
 from matcher.rwlock import RWLock
@@ -33,24 +33,15 @@ class ChannelIndex:
     ) -> None:
         self.cfg = cfg or CFG
         self.dim = dim or PCA.dim
-        self._cap = max(capacity, 16)
+        self._slots = SlotTable(max(capacity, 16))
         self._ix = hnswlib.Index(space="l2", dim=self.dim)
         self._ix.init_index(
-            max_elements=self._cap,
+            max_elements=self._slots.cap,
             M=self.cfg.M,
             ef_construction=self.cfg.ef_construction,
             random_seed=graph_file.SEED,
         )
         self._ix.set_ef(self.cfg.ef)
-        # Per index slot: its image, its keypoint as a fraction of the image's width and
-        # height in 1/65535ths (finer than 0.1 px below 6,500 px), and the keypoint's
-        # orientation and size in one byte each. 10 bytes a slot.
-        self._slot_img = np.full(self._cap, -1, np.int32)
-        self._slot_xy = np.zeros((self._cap, 2), np.uint16)
-        self._slot_geo = np.zeros((self._cap, 2), np.uint8)  # angle, size (see slots.to_geo)
-        self._slot_shared = np.zeros(self._cap, np.uint8)  # 1: another image has it too
-        self._next = 0  # slots [0, _next) have been used once
-        self._free: list[int] = []  # deleted slots, to be reused
         # Per image one int32 array, [width, height, slot, slot, ...]: one Python object
         self._images: dict[int, NDArray[np.int32]] = {}
         self._lock = RWLock()  # searches share it; add and remove hold it alone
@@ -63,27 +54,23 @@ class ChannelIndex:
 
     @property
     def n_vectors(self) -> int:
-        return self._next - len(self._free)
+        return self._slots.used
 
     def _grow(self, need: int) -> None:
-        if self._next + max(0, need - len(self._free)) <= self._cap:
+        if self._slots.fits(need):
             return
         # grow by an eighth: hnswlib keeps ~44 resident bytes per spare slot (a mutex and a
         # level), so spare room costs ~0.25 KiB per image on average; a resize copies the
         # index, which at this rate is about 9 copies of it over its growth (amortised)
-        new = max(int(self._cap * 1.125), self._next + need + 16)
+        new = max(int(self._slots.cap * 1.125), self._slots.next + need + 16)
         self._ix.resize_index(new)
-        self._slot_img = np.concatenate([self._slot_img, np.full(new - self._cap, -1, np.int32)])
-        self._slot_xy = np.concatenate([self._slot_xy, np.zeros((new - self._cap, 2), np.uint16)])
-        self._slot_geo = np.concatenate([self._slot_geo, np.zeros((new - self._cap, 2), np.uint8)])
-        self._slot_shared = np.concatenate([self._slot_shared, np.zeros(new - self._cap, np.uint8)])
-        self._cap = new
+        self._slots.grow(new)
 
     def add(self, image_id: int, f: Features) -> None:
         """Add (or replace) one image."""
         self.add_many([(image_id, f)])
 
-    def _slots(self, image_id: int) -> NDArray[np.int32]:
+    def _of(self, image_id: int) -> NDArray[np.int32]:
         return self._images[image_id][2:]
 
     def _size(self, image_id: int) -> tuple[int, int]:
@@ -97,17 +84,15 @@ class ChannelIndex:
     def _remove(self, image_id: int) -> None:
         if image_id not in self._images:
             return
-        slots = self._slots(image_id)
+        slots = self._of(image_id)
         recheck = self._unmark_after(slots)
         del self._images[image_id]
         for s in slots.tolist():
             self._ix.mark_deleted(s)
-            self._free.append(s)
-        self._slot_img[slots] = -1
-        self._slot_shared[slots] = 0
-        recheck = recheck[self._slot_img[recheck] >= 0]
+        self._slots.release(slots)
+        recheck = recheck[self._slots.img[recheck] >= 0]
         if len(recheck):
-            self._slot_shared[recheck] = 0
+            self._slots.shared[recheck] = 0
             self._mark_shared(recheck, np.asarray(self._ix.get_items(recheck), np.float32), 1)
 
     def add_many(self, items: list[tuple[int, Features]], threads: int = 1) -> None:
@@ -123,20 +108,15 @@ class ChannelIndex:
             if n == 0:
                 return
             self._grow(n)
-            reuse = min(n, len(self._free))
-            slots = [self._free.pop() for _ in range(reuse)] + list(
-                range(self._next, self._next + n - reuse)
-            )
-            self._next += n - reuse
-            sl = np.array(slots, np.int64)
+            sl = self._slots.take(n)
             self._ix.add_items(np.concatenate([f.desc for _, f in fresh]), sl, num_threads=threads)
             at = 0
             for image_id, f in fresh:
                 mine = sl[at : at + len(f.desc)]
                 at += len(f.desc)
-                self._slot_img[mine] = image_id
-                self._slot_xy[mine] = to_fraction(f.xy, f.width, f.height)
-                self._slot_geo[mine] = to_geo(f.angle, f.size, len(f.desc))
+                self._slots.img[mine] = image_id
+                self._slots.xy[mine] = to_fraction(f.xy, f.width, f.height)
+                self._slots.geo[mine] = to_geo(f.angle, f.size, len(f.desc))
                 self._images[image_id] = np.concatenate([[f.width, f.height], mine]).astype(
                     np.int32
                 )
@@ -152,11 +132,11 @@ class ChannelIndex:
         if found is None:
             return
         labels, dists = found
-        own = self._slot_img[slots]
-        sizes = {i: len(self._slots(i)) for i in np.unique(own).tolist()}
-        hit = shared_hits(own, labels, dists, self._slot_img, sizes, self.cfg.shared_dist)
-        self._slot_shared[slots[hit.any(1)]] = 1
-        self._slot_shared[labels[hit]] = 1
+        own = self._slots.img[slots]
+        sizes = {i: len(self._of(i)) for i in np.unique(own).tolist()}
+        hit = shared_hits(own, labels, dists, self._slots.img, sizes, self.cfg.shared_dist)
+        self._slots.shared[slots[hit.any(1)]] = 1
+        self._slots.shared[labels[hit]] = 1
 
     def _near(
         self, desc: NDArray[np.float32], threads: int = 1
@@ -170,14 +150,14 @@ class ChannelIndex:
     def _unmark_after(self, slots: NDArray[np.int32]) -> NDArray[np.int64]:
         """The marked entries of other images near the image at ``slots``, about to go: they
         are checked again once it is gone (``_mark_shared``)."""
-        if self.cfg.shared_dist <= 0 or not self._slot_shared[slots].any():
+        if self.cfg.shared_dist <= 0 or not self._slots.shared[slots].any():
             return np.zeros(0, np.int64)
         found = self._near(np.asarray(self._ix.get_items(slots), np.float32))
         if found is None:
             return np.zeros(0, np.int64)
         labels, dists = found
-        near = labels[(dists <= self.cfg.shared_dist) & (self._slot_img[labels] >= 0)]
-        return np.unique(near[self._slot_shared[near] > 0])
+        near = labels[(dists <= self.cfg.shared_dist) & (self._slots.img[labels] >= 0)]
+        return np.unique(near[self._slots.shared[near] > 0])
 
     def save(self, stem: Path) -> list[Path]:
         """Write the index to ``stem``.hnsw and ``stem``.npz; the files written. The graph is
@@ -188,13 +168,7 @@ class ChannelIndex:
             rows = [self._images[i] for i in ids.tolist()]
             slots: dict[str, Any] = {
                 "dim": self.dim,
-                "cap": self._cap,
-                "next": self._next,
-                "free": np.array(self._free, np.int64),
-                "slot_img": self._slot_img.copy(),
-                "slot_xy": self._slot_xy.copy(),
-                "slot_geo": self._slot_geo.copy(),
-                "slot_shared": self._slot_shared.copy(),
+                **self._slots.arrays(),
                 "ids": ids,
                 "lengths": np.array([len(r) for r in rows], np.int64),
                 "flat": np.concatenate(rows) if rows else np.zeros(0, np.int32),
@@ -221,24 +195,20 @@ class ChannelIndex:
                 a = pending.result()
         if int(a["dim"]) != dim:
             raise ValueError(f"{stem}: descriptors of {int(a['dim'])} dimensions, not {dim}")
+        try:
+            slots = SlotTable.from_arrays(a)
+        except ValueError as e:
+            raise ValueError(f"{stem}: {e}") from e
         index = cls(dim, 16, cfg)
-        index._ix, index._cap = graph, int(a["cap"])
+        index._ix, index._slots = graph, slots
         index._ix.set_ef(index.cfg.ef)
-        index._next = int(a["next"])
-        index._free = a["free"].tolist()
-        index._slot_img, index._slot_xy = a["slot_img"], a["slot_xy"]
-        index._slot_geo = a["slot_geo"]
-        index._slot_shared = a.get("slot_shared", np.zeros(index._cap, np.uint8))
         ends = np.cumsum(a["lengths"])
         flat = a["flat"]
         index._images = {
             int(i): flat[e - n : e].copy()
             for i, e, n in zip(a["ids"].tolist(), ends.tolist(), a["lengths"].tolist(), strict=True)
         }
-        if not (
-            len(index._slot_img) == index._cap == index._ix.get_max_elements()
-            and index._next <= index._cap
-        ):
+        if index._slots.cap != index._ix.get_max_elements():
             raise ValueError(f"{stem}: index and slot arrays disagree")
         return index
 
@@ -290,7 +260,7 @@ class ChannelIndex:
         found = self._knn(q, min(self.cfg.k, self.n_vectors), threads, wide)
         if found is None:
             return [] if wide else None
-        v = vote(*found, self._slot_img, self.cfg)
+        v = vote(*found, self._slots.img, self.cfg)
         if v is None:
             return []
         if debug is not None:
@@ -308,9 +278,9 @@ class ChannelIndex:
                         v.rows[sel],
                         v.slots[sel],
                         v.d[sel],
-                        self._slot_xy[v.slots[sel]],
-                        self._slot_geo[v.slots[sel]],
-                        self._slot_shared[v.slots[sel]],
+                        self._slots.xy[v.slots[sel]],
+                        self._slots.geo[v.slots[sel]],
+                        self._slots.shared[v.slots[sel]],
                     ),
                 )
             )
@@ -320,12 +290,12 @@ class ChannelIndex:
         """Image ``img`` with the knn's correspondences and, if it may be rematched, its own
         entries, copied out of the index."""
         w, h = self._size(img)
-        sl = self._slots(img)
+        sl = self._of(img)
         own = None
         if rank < self.cfg.rematch_top and len(sl) >= 2:
             stored = np.asarray(self._ix.get_items(sl), dtype=np.float32)  # (m,d)
             own = Entries(
-                sl.copy(), stored, self._slot_xy[sl], self._slot_geo[sl], self._slot_shared[sl]
+                sl.copy(), stored, self._slots.xy[sl], self._slots.geo[sl], self._slots.shared[sl]
             )
         return Candidate(img, w, h, rank, knn, own)
 

@@ -46,3 +46,73 @@ def turn(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> NDArray[
 def octaves(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> NDArray[np.float64]:
     """log2(a / b) for sizes, either of which may be 0."""
     return np.asarray(np.log2(np.maximum(a, 1e-3) / np.maximum(b, 1e-3)), np.float64)
+
+
+class SlotTable:
+    """Per index slot: the image it belongs to (-1: none), its keypoint (``to_fraction``,
+    ``to_geo``) and whether another image has the entry too (1: shared). 10 bytes a slot.
+    Slots [0, ``next``) have been used once; ``free`` holds removed ones, reused first."""
+
+    def __init__(self, cap: int) -> None:
+        self.img = np.full(cap, -1, np.int32)
+        self.xy = np.zeros((cap, 2), np.uint16)
+        self.geo = np.zeros((cap, 2), np.uint8)
+        self.shared = np.zeros(cap, np.uint8)
+        self.next = 0
+        self.free: list[int] = []
+
+    @property
+    def cap(self) -> int:
+        return len(self.img)
+
+    @property
+    def used(self) -> int:
+        return self.next - len(self.free)
+
+    def fits(self, n: int) -> bool:
+        return self.next + max(0, n - len(self.free)) <= self.cap
+
+    def grow(self, cap: int) -> None:
+        more = cap - self.cap
+        self.img = np.concatenate([self.img, np.full(more, -1, np.int32)])
+        self.xy = np.concatenate([self.xy, np.zeros((more, 2), np.uint16)])
+        self.geo = np.concatenate([self.geo, np.zeros((more, 2), np.uint8)])
+        self.shared = np.concatenate([self.shared, np.zeros(more, np.uint8)])
+
+    def take(self, n: int) -> NDArray[np.int64]:
+        """``n`` slots for new entries (room made by ``grow`` first)."""
+        reuse = min(n, len(self.free))
+        taken = [self.free.pop() for _ in range(reuse)]
+        taken += range(self.next, self.next + n - reuse)
+        self.next += n - reuse
+        return np.array(taken, np.int64)
+
+    def release(self, slots: NDArray[np.int32]) -> None:
+        self.img[slots] = -1
+        self.shared[slots] = 0
+        self.free.extend(slots.tolist())
+
+    def arrays(self) -> dict[str, Any]:
+        """A copy, in the names snapshots keep it under."""
+        return {
+            "cap": self.cap,
+            "next": self.next,
+            "free": np.array(self.free, np.int64),
+            "slot_img": self.img.copy(),
+            "slot_xy": self.xy.copy(),
+            "slot_geo": self.geo.copy(),
+            "slot_shared": self.shared.copy(),
+        }
+
+    @classmethod
+    def from_arrays(cls, a: dict[str, NDArray[Any]]) -> SlotTable:
+        table = cls(0)
+        table.img, table.xy, table.geo = a["slot_img"], a["slot_xy"], a["slot_geo"]
+        table.shared = a.get("slot_shared", np.zeros(len(table.img), np.uint8))
+        table.next, table.free = int(a["next"]), a["free"].tolist()
+        if not (
+            len(table.xy) == len(table.geo) == len(table.shared) == table.cap
+            and table.next <= table.cap == int(a["cap"])
+        ):
+            raise ValueError("slot arrays of different lengths")
+        return table
