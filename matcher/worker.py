@@ -185,23 +185,20 @@ async def drain(worker: Worker, grace: float = STOP_GRACE) -> None:
         done, _ = await asyncio.wait([worker.main_task], timeout=grace)
         if not done:
             worker.main_task.cancel()
-    closing = asyncio.create_task(worker.close())
-    done, _ = await asyncio.wait([closing], timeout=grace)
-    if not done:
+    await _close(worker, grace)
+
+
+async def _close(worker: Worker, grace: float = STOP_GRACE) -> None:
+    """Close ``worker`` (arq's close cancels its running jobs and waits for them) for up to
+    ``grace`` seconds, then close its connections under any job that has not ended. A worker
+    whose Redis connection failed is closed the same way."""
+    try:
+        await asyncio.wait_for(worker.close(), grace)
+    except TimeoutError:
         log.warning("%s: jobs still running %.0f s after they were cancelled; closing under "
                     "them", worker.queue_name, grace)
-        closing.cancel()
-        await _disconnect(worker)
-
-
-async def _discard(worker: Worker) -> None:
-    """Close a worker whose Redis connection failed, and every socket it held."""
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(worker.close(), STOP_GRACE)
-    await _disconnect(worker)
-
-
-async def _disconnect(worker: Worker) -> None:
+    except Exception:  # its connection failed: its sockets are closed below
+        pass
     pool: ArqRedis | None = worker._pool  # None once closed, or if it never connected
     worker._pool = None
     if pool is not None:
@@ -232,10 +229,12 @@ async def _heartbeat(redis: Redis, state: Shard, replica: str, until: asyncio.Ev
         await sleep_unless(until, HEARTBEAT)
 
 
-async def finish(tasks: Sequence[asyncio.Task[Any]], grace: float = STOP_GRACE) -> bool:
+async def finish(tasks: Sequence[asyncio.Task[Any]], what: str, grace: float = STOP_GRACE
+                 ) -> bool:
     """Cancel ``tasks`` and wait up to ``grace`` seconds for them to end, cancelling again
     any that goes on: redis-py can lose a cancellation that arrives while a command sets up
-    its timeout (redis/redis-py#2551), and the task then runs on. Whether all ended."""
+    its timeout (redis/redis-py#2551), and the task then runs on. Whether all ended; if not,
+    says so at WARNING, naming them ``what``."""
     deadline = time.monotonic() + grace
     pending = {t for t in tasks if not t.done()}
     while pending and (left := deadline - time.monotonic()) > 0:
@@ -245,6 +244,8 @@ async def finish(tasks: Sequence[asyncio.Task[Any]], grace: float = STOP_GRACE) 
     for t in tasks:
         if t.done() and not t.cancelled():
             t.exception()  # retrieved: the caller reads the ones it needs
+    if pending:
+        log.warning("%s did not end %.0f s after its cancel", what, grace)
     return not pending
 
 
@@ -267,23 +268,20 @@ async def _serve_queues(settings: Settings, matcher: Matcher, replica: str,
                                      return_when=asyncio.FIRST_COMPLETED)
         beating.set()
         # the heartbeat ends before the replica leaves the live set, so it cannot add it back
-        if not await finish([beat]):
-            log.warning("shard %d: the heartbeat did not end", shard)
+        await finish([beat], f"shard {shard}'s heartbeat")
         if stop.is_set():
             with contextlib.suppress(*GONE):
                 await redis.zrem(replicas_key(shard), replica)
                 await redis.delete(stats_key(shard, replica))
             await asyncio.gather(*(drain(w) for w in workers), return_exceptions=True)
-            if not await finish(tasks):
-                log.warning("shard %d: a queue worker did not end", shard)
+            await finish(tasks, f"a queue worker of shard {shard}")
             await redis.aclose()
             return
         stopping.cancel()
         failures = [t.exception() for t in done if not t.cancelled()]
-        if not await finish(tasks):
-            log.warning("shard %d: a queue worker did not end", shard)
+        await finish(tasks, f"a queue worker of shard {shard}")
         for w in workers:
-            await _discard(w)
+            await _close(w)
         await redis.connection_pool.disconnect()
         await redis.aclose()
         if time.monotonic() - started > STABLE:
@@ -401,7 +399,7 @@ async def serve(settings: Settings, shard: int, stop: asyncio.Event,
         queues = asyncio.create_task(_serve_queues(settings, matcher, replica, stop))
         await asyncio.wait([queues, watcher, follower], return_when=asyncio.FIRST_COMPLETED)
         stop.set()
-        await finish([watcher])
+        await finish([watcher], f"shard {shard}'s map watcher")
         await asyncio.gather(queues, follower, watcher, return_exceptions=True)
         for task in (watcher, follower):
             if not task.cancelled() and task.exception() is not None:

@@ -59,7 +59,7 @@ async def test_a_task_that_goes_on_after_its_cancel_is_cancelled_again() -> None
 
     task = asyncio.create_task(beat())
     await asyncio.sleep(0)
-    assert await finish([task], grace=3)
+    assert await finish([task], "the beat", grace=3)
     assert task.cancelled() and cancels == 2
 
 
@@ -74,7 +74,7 @@ async def test_a_task_that_never_ends_is_given_up_after_the_grace() -> None:
     task = asyncio.create_task(stubborn())
     await asyncio.sleep(0)
     started = time.monotonic()
-    assert not await finish([task], grace=1)
+    assert not await finish([task], "the stubborn task", grace=1)
     assert time.monotonic() - started < 3
     released.set()
     await task
