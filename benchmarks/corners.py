@@ -24,13 +24,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.generated import DIFFICULTIES, make_bench, posters
+from benchmarks.generated import DIFFICULTIES, as_stored, gray, make_bench, posters
 from matcher import recognition
 from matcher.recognition import ChannelIndex
-
-
-def _gray(bgr: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), np.uint8)
 
 
 def view_with_truth(generator: ModuleType, rng: random.Random, target: NDArray[np.uint8],
@@ -52,9 +48,7 @@ def view_with_truth(generator: ModuleType, rng: random.Random, target: NDArray[n
         shot, quality = generator.view(rng, target, backgrounds, difficulty)
     finally:
         scope["cv2"] = cv2
-    _, jpeg = cv2.imencode(".jpg", np.asarray(shot, np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    decoded = np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), np.uint8)
-    return _gray(decoded), made[0]
+    return as_stored(np.asarray(shot, np.uint8), quality), made[0]
 
 
 def corner_errors(data: Path, targets: int, seed: int) -> dict[str, list[float]]:
@@ -65,7 +59,7 @@ def corner_errors(data: Path, targets: int, seed: int) -> dict[str, list[float]]
     catalog, backgrounds = covers[:targets], covers[targets:]
     index = ChannelIndex()
     for image_id, cover in enumerate(catalog):
-        f = recognition.extract_target(_gray(cover))
+        f = recognition.extract_target(gray(cover))
         if recognition.rate_level(f):
             index.add(image_id, f)
     errors: dict[str, list[float]] = {d: [] for d in DIFFICULTIES}

@@ -47,6 +47,16 @@ def view(
     return np.asarray(image, np.uint8), int(quality)
 
 
+def gray(bgr: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), np.uint8)
+
+
+def as_stored(shot: NDArray[np.uint8], quality: int) -> NDArray[np.uint8]:
+    """A view as the benchmark stores it (a JPEG at ``quality``) and a service reads it: gray."""
+    _, jpeg = cv2.imencode(".jpg", shot, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return gray(np.asarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR), np.uint8))
+
+
 def masthead(generator: ModuleType, rng: random.Random, width: int = 800) -> NDArray[np.uint8]:
     """A magazine masthead or a label's logo band: a coloured strip a sixth of a cover high
     with a title in large letters, a logo (a ring with initials) and a rule."""

@@ -27,7 +27,16 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from benchmarks.generated import DIFFICULTIES, make_bench, masthead, posters, view, with_masthead
+from benchmarks.generated import (
+    DIFFICULTIES,
+    as_stored,
+    gray,
+    make_bench,
+    masthead,
+    posters,
+    view,
+    with_masthead,
+)
 from benchmarks.recall import parse_setting
 from matcher import recognition
 from matcher.features import MIN_QUERY_FEATURES
@@ -38,10 +47,6 @@ class Photo(NamedTuple):
     image: NDArray[np.uint8]  # gray
     expected: int  # catalog image id, -1 for a photo of something not in the catalog
     kind: str  # "cover", "plain", "masthead" (a left-out cover) or "negative"
-
-
-def _gray(bgr: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    return np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), np.uint8)
 
 
 def build(data: Path, seed: int, groups: int, plain: int, negatives: int
@@ -66,8 +71,7 @@ def build(data: Path, seed: int, groups: int, plain: int, negatives: int
 
     def photo(image: NDArray[np.uint8]) -> NDArray[np.uint8]:
         shot, quality = view(generator, rng, image, backgrounds, rng.choice(DIFFICULTIES))
-        _, jpeg = cv2.imencode(".jpg", shot, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        return _gray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR))
+        return as_stored(shot, quality)
 
     photos = [Photo(photo(c), i, kinds[i]) for i, c in enumerate(catalog)]
     photos += [Photo(photo(c), -1, "masthead") for c in left_out for _ in range(3)]
@@ -80,7 +84,7 @@ def search_all(catalog: list[NDArray[np.uint8]], photos: list[Photo], cfg: Confi
     """Every photo's verified matches, and the median seconds of extract and search."""
     index = ChannelIndex(cfg=cfg)
     for image_id, cover in enumerate(catalog):
-        f = recognition.extract_target(_gray(cover), cfg)
+        f = recognition.extract_target(gray(cover), cfg)
         if recognition.rate_level(f, cfg):
             index.add(image_id, f)
     found, seconds = [], []
