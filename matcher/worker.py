@@ -138,8 +138,9 @@ def replying(name: JobName, job: Job, reply_ttl: float, owner: str) -> WorkerCor
 
 
 def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[PromptWorker]:
-    """The replica's workers: its shard's searches, its shard's adds (``add_jobs`` at a
-    time) and the shared extract queue."""
+    """The replica's workers: its shard's searches, its shard's adds and the shared extract
+    queue. The add worker holds one job more than the ``add_jobs`` it extracts at once, so
+    that a job's Postgres write and index add run while the next job's extraction does."""
     assert settings.redis_url is not None
     shard = matcher.shard.shard
     common = {
@@ -167,7 +168,8 @@ def build_workers(settings: Settings, matcher: Matcher, replica: str) -> list[Pr
         worker(shard_queue(shard), JobName.SEARCH, matcher.search, settings.matcher_jobs),
         worker(EXTRACT_QUEUE, JobName.EXTRACT_QUERY, matcher.extract_query,
                settings.matcher_jobs),
-        worker(add_queue(shard), JobName.ADD_IMAGE, matcher.add_image, settings.add_jobs),
+        worker(add_queue(shard), JobName.ADD_IMAGE, matcher.add_image,
+               settings.add_jobs + 1),
     ]
 
 

@@ -82,11 +82,12 @@ class Settings(BaseSettings):
     # and a lone add all of them; at 19 adds all but stop while searches keep the cores busy
     # (BENCHMARKS.md, "AddImage below FindImage's priority").
     add_nice: int = Field(10, ge=0, le=19)
-    # AddImage jobs each replica runs at once, each in its own extraction process (a
+    # AddImage jobs each replica extracts at once, each in its own extraction process (a
     # target's extraction uses about one core). Half the cores by default: on 2 cores a
     # second add at once took the answered FindImage p95 at 64 users to 1.8-2.2x its
     # one-user value, against 1.3-1.7x with one (BENCHMARKS.md, "AddImage below FindImage's
-    # priority"). Raise it for a bulk import, to its core count.
+    # priority"). Raise it for a bulk import, to its core count. A replica holds one job
+    # more, whose Postgres write and index add run while the others extract.
     add_jobs: int = Field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2), ge=1)
     # FindImage requests per second per user; 0 turns the limit off. Past it: 20022.
     find_rate_limit: float = Field(0.0, ge=0)
