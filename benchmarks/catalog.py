@@ -185,12 +185,14 @@ PARTS = ("gateway", "matcher", "other", "postgres", "redis")  # as LocalStack na
 @dataclasses.dataclass
 class Block:
     """One block of the import: wall seconds and stack CPU seconds per image (in all and by
-    part of the stack), and the host's one-minute load average at its end (other work)."""
+    part of the stack), the host's one-minute load average at its end (other work) and the
+    replica's resident memory then."""
 
     wall: float
     cpu: float
     parts: dict[str, float]
     load: float
+    rss: int
 
 
 async def import_blocks(stack: LocalStack, secret: str, paths: list[Path], block: int
@@ -199,8 +201,8 @@ async def import_blocks(stack: LocalStack, secret: str, paths: list[Path], block
     ``cloudreco.client``, which sends an add answered 20015 again (with backoff): a busy host
     slows the import instead of thinning it."""
     queue = list(reversed(paths))
-    def mark() -> tuple[float, dict[str, float], float]:
-        return time.perf_counter(), stack.cpu_seconds(), os.getloadavg()[0]
+    def mark() -> tuple[float, dict[str, float], float, int]:
+        return time.perf_counter(), stack.cpu_seconds(), os.getloadavg()[0], stack.matcher_rss()
 
     marks = [mark()]
     answers: Counter[str] = Counter()
@@ -222,9 +224,9 @@ async def import_blocks(stack: LocalStack, secret: str, paths: list[Path], block
                            timeout=120) as client:
         await asyncio.gather(*(worker(client) for _ in range(ADD_CLIENTS)))
     blocks = []
-    for (t0, cpu0, _), (t1, cpu1, load) in itertools.pairwise(marks):
+    for (t0, cpu0, _, _), (t1, cpu1, load, rss) in itertools.pairwise(marks):
         parts = {p: (cpu1.get(p, 0.0) - cpu0.get(p, 0.0)) / block for p in PARTS}
-        blocks.append(Block((t1 - t0) / block, sum(parts.values()), parts, load))
+        blocks.append(Block((t1 - t0) / block, sum(parts.values()), parts, load, rss))
     return blocks, answers
 
 
@@ -239,9 +241,10 @@ def import_run(data: Path, count: int, block: int) -> str:
         finally:
             stack.stop()
     lines = ["| block | wall ms per image | stack CPU ms per image | of it: " + " / ".join(PARTS)
-             + " | load average at its end |", "|---|---|---|---|---|"]
+             + " | load average at its end | replica RSS at its end |", "|---|---|---|---|---|---|"]
     lines += [f"| {i + 1} | {1000 * b.wall:.0f} | {1000 * b.cpu:.0f} | "
-              + " / ".join(f"{1000 * b.parts[p]:.0f}" for p in PARTS) + f" | {b.load:.1f} |"
+              + " / ".join(f"{1000 * b.parts[p]:.0f}" for p in PARTS)
+              + f" | {b.load:.1f} | {b.rss / 2**20:.0f} MiB |"
               for i, b in enumerate(blocks)]
     first, last = blocks[0], blocks[-1]
     return (f"{len(paths):,} distractors added to one channel by {ADD_CLIENTS} clients through"

@@ -18,7 +18,7 @@ from matcher.catalog import NewImage, insert_image, refusal
 from matcher.extractor import TargetExtractor
 from matcher.features import Features
 from matcher.imaging import ImageRejected, Limits
-from matcher.memory import release_freed_memory
+from matcher.memory import TrimSchedule, release_freed_memory
 from matcher.shard import Expired, Shard
 from shared.codes import ResultCode
 from shared.jobs import (
@@ -48,6 +48,7 @@ class Matcher:
         self.shard = shard
         self.extractor = extractor
         self.limits = Limits(settings.max_image_pixels, settings.max_png_inflated_bytes)
+        self.trim = TrimSchedule()
 
     async def _ready_for(self, position: int, deadline: float) -> None:
         if not await self.shard.reached(position, deadline):
@@ -100,7 +101,8 @@ class Matcher:
             return AddResult(inserted.code).to_wire()
         # indexed as every other replica indexes it: from the stored (float16) form
         await self.shard.catch_up(known={inserted.image_id: features.decode(stored)})
-        await self.shard.cpu(release_freed_memory)
+        if self.trim.due():
+            await self.shard.cpu(release_freed_memory)
         return AddResult(ResultCode.SUCCESS, level, inserted.image_id).to_wire()
 
     async def search(self, ctx: Ctx, payload: dict[str, Any]) -> dict[str, Any]:

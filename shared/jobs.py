@@ -25,8 +25,9 @@ def shard_queue(shard: int) -> str:
 
 
 def add_queue(shard: int) -> str:
-    """The arq queue of AddImage jobs of shard ``shard``. Apart from searches, and served by
-    one job at a time per replica, so that a bulk import cannot starve FindImage."""
+    """The arq queue of AddImage jobs of shard ``shard``. Apart from searches, and extracted
+    ``Settings.add_jobs`` at a time per replica, so that a bulk import cannot starve
+    FindImage."""
     return f"cloudreco:shard:{shard}:add"
 
 
@@ -203,9 +204,20 @@ def serialize(data: dict[str, Any]) -> bytes:
     return pack(data)
 
 
+class Payload(dict[str, Any]):
+    """A job's payload as a worker receives it. arq logs each job it starts with its
+    arguments' repr, cut to 80 characters only after it is made: for a photo or a catalog
+    image that is megabytes of text on every job. This repr names the fields."""
+
+    def __repr__(self) -> str:
+        return f"<{', '.join(self)}>"
+
+
 def deserialize(raw: bytes) -> dict[str, Any]:
-    """arq deserializer."""
+    """arq deserializer: a job's map arguments arrive as ``Payload``."""
     data: dict[str, Any] = unpack(raw)
+    if "a" in data:
+        data["a"] = [Payload(a) if isinstance(a, dict) else a for a in data["a"]]
     return data
 
 

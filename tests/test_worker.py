@@ -9,11 +9,22 @@ import uuid
 from typing import Any, cast
 
 from arq.connections import ArqRedis
+from arq.utils import args_to_string
 
 from matcher import features
 from matcher.imaging import Limits
 from matcher.worker import finish
-from shared.jobs import JobName, Reply, Search, reply_key, shard_queue, unpack
+from shared.jobs import (
+    AddImage,
+    JobName,
+    Reply,
+    Search,
+    deserialize,
+    reply_key,
+    serialize,
+    shard_queue,
+    unpack,
+)
 from tests.conftest import Shards
 from tests.images import photo_of
 
@@ -78,3 +89,12 @@ async def test_a_task_that_never_ends_is_given_up_after_the_grace() -> None:
     assert time.monotonic() - started < 3
     released.set()
     await task
+
+
+def test_a_job_arguments_text_names_its_fields_not_its_image() -> None:
+    # arq formats every job's arguments when it starts the job, logged or not
+    job = AddImage(7, "poster", "{}", 0, b"\xff\xd8" * 2**20, time.time() + 5, "r1")
+    message = {"t": 1, "f": JobName.ADD_IMAGE, "a": [job.to_wire()], "k": {}, "et": 0}
+    args = deserialize(serialize(message))["a"]
+    assert AddImage.from_wire(args[0]) == job
+    assert args_to_string(args, {}) == f"<{', '.join(job.to_wire())}>"
