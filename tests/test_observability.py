@@ -191,4 +191,3 @@ async def test_no_log_line_holds_a_secret_key(api: Api,
     lines = [line for line in logged() if " aiohttp.access " not in line]
     assert sum(" gateway.access " in line for line in lines) == 4
     assert not [line for line in lines if "s3cret" in line or "meta-value" in line]
-
