@@ -141,6 +141,16 @@ def test_inliers_on_a_shared_masthead_are_not_the_targets_own() -> None:
     assert own_inliers(src, np.zeros(len(src), bool)) == len(src)
 
 
+def test_inliers_at_the_edge_of_a_shared_masthead_are_not_the_targets_own() -> None:
+    band = np.array([[x, y] for x in (10, 390) for y in (5, 35)], np.float32)
+    edge = np.array([[400, 20], [200, 45]], np.float32)  # 10 px past the shared band
+    body = np.array([[100, 200], [300, 300]], np.float32)
+    src = np.concatenate([band, edge, body])
+    shared = np.arange(len(src)) < len(band)
+    assert own_inliers(src, shared) == 4
+    assert own_inliers(src, shared, margin=12.0) == 2
+
+
 def test_entries_another_image_has_are_shared_unless_it_is_a_copy() -> None:
     slot_img = np.array([0, 0, 0, 0, 1, 1, 1, 1], np.int32)
     own = np.full(4, 2, np.int32)  # a new image's four entries

@@ -61,9 +61,12 @@ class Config:
     size_tol: float = 1.68  # factor (0.75 octave): inlier size vs the homography's
     # an entry is shared when another catalog image (not a copy) has one within shared_dist
     # (squared L2): a masthead or logo several targets carry (sharing.py). A match needs
-    # min_own_inliers inliers off the shared entries and their hull (geometry.own_inliers).
+    # min_own_inliers inliers off the shared entries and their hull, and at least own_margin
+    # of the target's size (the square root of its area) outside that hull
+    # (geometry.own_inliers).
     shared_dist: float = 0.15
     min_own_inliers: int = 4
+    own_margin: float = 0.05
     # correspondences kept near the densest (rotation, scale) group
     cluster_angle: float = 30.0  # degrees
     cluster_scale: float = 1.0  # octaves

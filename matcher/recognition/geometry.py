@@ -86,12 +86,13 @@ def residuals(
     return turn(q_angle, exp_angle), np.abs(octaves(q_size, exp_size)), known
 
 
-def own_inliers(src: NDArray[np.float32], shared: NDArray[np.bool_]) -> int:
+def own_inliers(src: NDArray[np.float32], shared: NDArray[np.bool_], margin: float = 0.0) -> int:
     """Inliers (at ``src`` in the target) that rest on the target's own content: not on an
     entry another catalog image shares, nor inside the hull of those that are (the rest of a
-    masthead whose other entries are shared)."""
+    masthead whose other entries are shared) or within ``margin`` (target pixels) of it (the
+    masthead's edges, whose keypoints see more of the masthead than of the cover)."""
     own = src[~shared]
     if int(shared.sum()) < 3 or len(own) == 0:
         return len(own)
     hull = cv2.convexHull(src[shared])
-    return sum(cv2.pointPolygonTest(hull, (float(x), float(y)), False) < 0 for x, y in own)
+    return sum(cv2.pointPolygonTest(hull, (float(x), float(y)), True) < -margin for x, y in own)

@@ -90,7 +90,8 @@ def fit(
     ni = int(inl.sum())
     if debug is not None:
         debug.setdefault("verify", {})[c.image_id] = (len(p.rows), ni)
-    if ni < min_inl or own_inliers(src[inl], p.shared[inl] > 0) < cfg.min_own_inliers:
+    margin = cfg.own_margin * float(np.sqrt(w * h))
+    if ni < min_inl or own_inliers(src[inl], p.shared[inl] > 0, margin) < cfg.min_own_inliers:
         return None
     corners = np.array([[[0, 0], [w, 0], [w, h], [0, h]]], np.float32)
     out = cv2.perspectiveTransform(corners, Hm)[0]
