@@ -190,8 +190,8 @@ def markdown(s: dict[str, Any], started: str, load: tuple[str, str]) -> str:
     names = list(gs)
     positives = [n for n in names if n not in s["negative_groups"]]
     lines = [
-        f"Run {started} UTC on {machine()}, shared with other helpers' stacks and tests "
-        f"(load average {load[0]} before, {load[1]} after): `make bench-real` "
+        f"Run {started} UTC on {machine()} (load average {load[0]} before, {load[1]} after): "
+        "`make bench-real` "
         f"({s['catalog']} catalog images added, refused: {s['add_failed'] or 'none'})",
         "",
         "| group | cloudreco over HTTP | wrong identifiers | other answers | exhaustive "
