@@ -60,11 +60,12 @@ class Config:
     angle_tol: float = 20.0  # degrees: inlier orientation vs the homography's
     size_tol: float = 1.68  # factor (0.75 octave): inlier size vs the homography's
     # an entry is shared when another catalog image (not a copy) has one within shared_dist
-    # (squared L2): a masthead or logo several targets carry (sharing.py). A match needs
-    # min_own_inliers inliers off the shared entries and their hull, and at least own_margin
-    # of the target's size (the square root of its area) outside that hull
-    # (geometry.own_inliers).
-    shared_dist: float = 0.15
+    # (squared L2): a masthead or logo several targets carry, printed alike (sharing.py). A
+    # looser bar also marks the glyphs and corners unrelated posters have in common, which at
+    # 10k images covers whole targets. A match needs min_own_inliers inliers off the shared
+    # entries and their hull, and at least own_margin of the target's size (the square root
+    # of its area) outside that hull (geometry.own_inliers).
+    shared_dist: float = 0.08
     min_own_inliers: int = 4
     own_margin: float = 0.05
     # correspondences kept near the densest (rotation, scale) group
